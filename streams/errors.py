@@ -1,0 +1,86 @@
+"""The project's error tree.
+
+Every error driftloop raises on purpose derives from :class:`DriftloopError`::
+
+    DriftloopError
+    ├── ConfigError            settings that cannot work (bad URL, unknown trainer path)
+    ├── EventError             an event that cannot be accepted
+    │   ├── DecodeError        bytes that are not JSON, or JSON that is not an object
+    │   ├── SchemaError        valid JSON that does not match the event contract
+    │   ├── PayloadTooLargeError  a message over the configured size limit
+    │   └── UnknownModelError  an event for a model this deployment does not serve
+    ├── BrokerError            Kafka could not be reached or refused a request
+    │   ├── ProduceError       a message was not acknowledged
+    │   └── CommitError        offsets could not be committed (e.g. after a rebalance)
+    ├── StoreError             the database refused or could not be reached
+    ├── ArtifactError          a model artifact is missing, corrupt or tampered with
+    ├── RegistryError          the model registry refused an operation
+    └── TrainingError          a training run failed (exception, NaN loss, no data)
+
+Third-party errors are re-raised as one of these with ``raise ... from exc`` at the edge
+that talks to the library, so callers only ever catch this tree.
+"""
+
+from __future__ import annotations
+
+
+class DriftloopError(Exception):
+    """Root of every error driftloop raises on purpose."""
+
+
+class ConfigError(DriftloopError):
+    """Settings that cannot work."""
+
+
+class EventError(DriftloopError):
+    """An event that cannot be accepted; the consumer dead-letters it and goes on.
+
+    ``reason`` is a short machine-readable tag (``decode``, ``schema``, ``too_large``,
+    ``unknown_model``, ...) used for dead-letter headers and metrics labels.
+    """
+
+    reason = "invalid"
+
+
+class DecodeError(EventError):
+    reason = "decode"
+
+
+class SchemaError(EventError):
+    reason = "schema"
+
+
+class PayloadTooLargeError(EventError):
+    reason = "too_large"
+
+
+class UnknownModelError(EventError):
+    reason = "unknown_model"
+
+
+class BrokerError(DriftloopError):
+    """Kafka could not be reached or refused a request."""
+
+
+class ProduceError(BrokerError):
+    """A produced message was not acknowledged."""
+
+
+class CommitError(BrokerError):
+    """Offsets could not be committed."""
+
+
+class StoreError(DriftloopError):
+    """The database refused a write or could not be reached."""
+
+
+class ArtifactError(DriftloopError):
+    """A model artifact is missing, corrupt or does not match its manifest."""
+
+
+class RegistryError(DriftloopError):
+    """The model registry refused an operation."""
+
+
+class TrainingError(DriftloopError):
+    """A training run failed."""

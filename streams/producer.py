@@ -1,0 +1,88 @@
+"""A batching producer with acks=all whose flush() says whether everything landed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from streams.codec import encode
+from streams.errors import BrokerError, ProduceError
+from streams.events import Event
+from streams.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Producer:
+    """Sends events and raw payloads; ``flush()`` raises if any send since the last flush failed.
+
+    Consumers call ``flush()`` before committing offsets, so a committed offset always means
+    that what was produced for it was acknowledged by every in-sync replica.
+    """
+
+    def __init__(self, settings: KafkaSettings, *, client_id: str | None = None) -> None:
+        self._settings = settings
+        try:
+            self._producer = KafkaProducer(
+                client_id=client_id or f"{settings.client_id}-producer",
+                acks="all",
+                linger_ms=settings.linger_ms,
+                batch_size=settings.batch_size,
+                max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
+                **settings.client_config(),
+            )
+        except KafkaError as exc:
+            raise BrokerError(
+                f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}"
+            ) from exc
+        self._pending: list[Any] = []
+
+    def send(self, topic: str, event: Event, *, key: str | None = None) -> None:
+        self.send_raw(topic, encode(event), key=key)
+
+    def send_raw(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: str | bytes | None = None,
+        headers: Headers = (),
+    ) -> None:
+        raw_key = key.encode("utf-8") if isinstance(key, str) else key
+        try:
+            future = self._producer.send(topic, value=value, key=raw_key, headers=list(headers))
+        except KafkaError as exc:
+            raise ProduceError(f"could not send to {topic}: {exc}") from exc
+        self._pending.append(future)
+
+    def flush(self, timeout_s: float | None = None) -> int:
+        """Wait for every send since the last flush; return how many were acknowledged."""
+        pending, self._pending = self._pending, []
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise ProduceError(f"flush failed: {exc}") from exc
+        for future in pending:
+            if future.failed():
+                raise ProduceError(f"a message was not acknowledged: {future.exception}")
+            if not future.is_done:
+                raise ProduceError("a message was not acknowledged before the flush timeout")
+        return len(pending)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        try:
+            self.flush(timeout_s)
+        finally:
+            self._producer.close(timeout=timeout_s)
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,188 @@
+"""The consumer loop's contract, run against Tansu and against Apache Kafka."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streams.codec import Decoder, encode
+from streams.consumer import Batch, ConsumerLoop
+from streams.errors import SchemaError, StoreError
+from streams.events import InferenceRequest
+from streams.producer import Producer
+from streams.topics import Topic
+from tests.conftest import BrokerInfo, Deployment
+from tests.streams.kafka_helpers import produce_raw, read_all
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _request(i: int, model: str = "churn") -> InferenceRequest:
+    return InferenceRequest(request_id=f"r{i}", model=model, features={"x": float(i)},
+                            timestamp=NOW)
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def __call__(self, batch: Batch[InferenceRequest]) -> None:
+        self.seen.extend(r.event.request_id for r in batch.records)
+
+
+def _loop(dep: Deployment, handler: object, *, group: str = "g",
+          models: tuple[str, ...] = ("churn",)) -> ConsumerLoop[InferenceRequest]:
+    requests = dep.names(Topic.REQUESTS)
+    return ConsumerLoop(
+        dep.kafka,
+        topics=[requests],
+        group_id=f"{dep.names.prefix}-{group}",
+        decoders={requests: Decoder(InferenceRequest, max_bytes=dep.kafka.max_message_bytes,
+                                    models=models)},
+        handler=handler,  # type: ignore[arg-type]
+        producer=Producer(dep.kafka),
+        dead_letter_topic=dep.names(Topic.DEAD_LETTER),
+    )
+
+
+def _drain(loop: ConsumerLoop[InferenceRequest], until: int, max_polls: int = 200) -> None:
+    polls = 0
+    while loop.stats.consumed < until and polls < max_polls:
+        loop.run_once()
+        polls += 1
+
+
+def test_bad_messages_are_dead_lettered_and_good_ones_processed(deployment: Deployment) -> None:
+    bootstrap = deployment.broker.bootstrap
+    requests = deployment.names(Topic.REQUESTS)
+    bad = [
+        b"{broken",
+        json.dumps({"type": "inference_request", "request_id": "x"}).encode(),
+        encode(_request(99, model="unknown")),
+        b'{"type":"inference_request","request_id":"n","model":"churn",'
+        b'"features":{"x":NaN},"timestamp":"2026-01-01T00:00:00Z"}',
+        b"x" * (deployment.kafka.max_message_bytes + 1),
+    ]
+    good = [encode(_request(i)) for i in range(10)]
+    produce_raw(bootstrap, requests, good[:5] + bad + good[5:])
+
+    handler = Collect()
+    loop = _loop(deployment, handler)
+    _drain(loop, until=15)
+    loop.close()
+
+    assert sorted(handler.seen) == sorted(f"r{i}" for i in range(10))
+    assert loop.stats.dead_lettered == {"decode": 2, "schema": 1, "unknown_model": 1,
+                                        "too_large": 1}
+    dead = read_all(bootstrap, deployment.names(Topic.DEAD_LETTER), expect=5)
+    assert len(dead) == 5
+    headers = [dict(m.headers) for m in dead]
+    assert {h["dl-reason"].decode() for h in headers} == {"decode", "schema", "unknown_model",
+                                                          "too_large"}
+    assert all(h["dl-topic"].decode() == requests for h in headers)
+    assert sorted(int(h["dl-offset"]) for h in headers) == [5, 6, 7, 8, 9]
+    assert dead[0].value in bad, "the original bytes are kept"
+
+
+def test_committed_offsets_are_not_consumed_again(deployment: Deployment) -> None:
+    requests = deployment.names(Topic.REQUESTS)
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(20)])
+    first = Collect()
+    loop = _loop(deployment, first)
+    _drain(loop, until=20)
+    loop.close()
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(20, 25)])
+    second = Collect()
+    loop = _loop(deployment, second)
+    _drain(loop, until=5)
+    loop.close()
+    assert sorted(first.seen) == sorted(f"r{i}" for i in range(20))
+    assert sorted(second.seen) == sorted(f"r{i}" for i in range(20, 25))
+
+
+def test_a_failing_handler_commits_nothing(deployment: Deployment) -> None:
+    requests = deployment.names(Topic.REQUESTS)
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(5)])
+
+    def crash(batch: Batch[InferenceRequest]) -> None:
+        raise RuntimeError("disk on fire")
+
+    loop = _loop(deployment, crash)
+    with pytest.raises(RuntimeError):
+        _drain(loop, until=5)
+    loop.close()
+    handler = Collect()
+    loop = _loop(deployment, handler)
+    _drain(loop, until=5)
+    loop.close()
+    assert sorted(handler.seen) == [f"r{i}" for i in range(5)]
+
+
+def test_transient_store_errors_are_retried_on_the_same_batch(deployment: Deployment) -> None:
+    requests = deployment.names(Topic.REQUESTS)
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(3)])
+    calls: list[int] = []
+
+    def flaky(batch: Batch[InferenceRequest]) -> None:
+        calls.append(len(batch))
+        if len(calls) < 3:
+            raise StoreError("database restarting")
+
+    loop = _loop(deployment, flaky)
+    loop._sleep = lambda _s: None  # no need to wait out the backoff here
+    _drain(loop, until=3)
+    loop.close()
+    assert loop.stats.retries == 2
+    assert sum(calls[2:]) == 3
+
+
+def test_handler_can_reject_single_records(deployment: Deployment) -> None:
+    requests = deployment.names(Topic.REQUESTS)
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(4)])
+    kept: list[str] = []
+
+    def picky(batch: Batch[InferenceRequest]) -> None:
+        for record in batch.records:
+            if record.event.request_id == "r2":
+                batch.reject(record, SchemaError("feature x out of range"))
+            else:
+                kept.append(record.event.request_id)
+
+    loop = _loop(deployment, picky)
+    _drain(loop, until=4)
+    loop.close()
+    dead = read_all(deployment.broker.bootstrap, deployment.names(Topic.DEAD_LETTER), expect=1)
+    assert [dict(m.headers)["dl-error"] for m in dead] == [b"feature x out of range"]
+    assert sorted(kept) == ["r0", "r1", "r3"]
+
+
+payloads = st.lists(
+    st.binary(max_size=200)
+    | st.builds(lambda v: json.dumps(v).encode(), st.dictionaries(
+        st.sampled_from(["type", "request_id", "model", "features", "timestamp", "x"]),
+        st.none() | st.integers() | st.text(max_size=8) | st.dictionaries(
+            st.text(max_size=4), st.floats(allow_nan=False) | st.text(max_size=4), max_size=3),
+        max_size=6)),
+    min_size=1, max_size=15,
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(junk=payloads)
+def test_random_input_never_stops_the_loop(
+    junk: list[bytes], tansu: BrokerInfo, deployment_factory: object
+) -> None:
+    dep = deployment_factory(tansu, partitions=1)  # type: ignore[operator]
+    good = [encode(_request(i)) for i in range(3)]
+    produce_raw(tansu.bootstrap, dep.names(Topic.REQUESTS), [good[0], *junk, good[1], good[2]])
+    handler = Collect()
+    loop = _loop(dep, handler)
+    _drain(loop, until=len(junk) + 3)
+    loop.close()
+    assert loop.stats.consumed == len(junk) + 3
+    assert {"r0", "r1", "r2"} <= set(handler.seen)
+    assert len(handler.seen) + sum(loop.stats.dead_lettered.values()) == len(junk) + 3
