@@ -1,0 +1,265 @@
+"""The on-disk model artifact shared by retraining (writes) and serving (reads).
+
+An artifact is a folder::
+
+    <artifact_dir>/<model>/v<version>/
+        manifest.json         what the model is and how to feed it (below)
+        weights.safetensors   the tensors of the network, by parameter name
+
+``manifest.json`` holds the model name and version, the task (classification or
+regression), the architecture and its hyperparameters, the feature schema with the fitted
+preprocessing (means and standard deviations of numeric features, category lists of
+categorical ones), the label encoding (class order) or target scaling, validation metrics,
+lineage notes, and the sha256 of every other file. The sha256 of ``manifest.json`` itself
+is the artifact's digest: it is what the registry records and what ``ModelPromoted`` carries,
+and since the manifest names the digest of every file, it covers the whole artifact.
+
+Weights are safetensors: loading never unpickles anything. :func:`load_artifact` verifies the
+digest, every file's digest and the manifest's schema, and raises ``ArtifactError`` on any
+mismatch. Preprocessing is plain numpy and lives here too, so serving and training cannot
+disagree on how a feature dict becomes a row of the input matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors.numpy import load_file, save_file
+
+from streams.errors import ArtifactError, SchemaError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WEIGHTS = "weights.safetensors"
+
+Matrix = npt.NDArray[np.float32]
+
+
+class FeatureSpec(BaseModel):
+    """One input feature and its fitted preprocessing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    kind: Literal["numeric", "boolean", "categorical"]
+    mean: float = 0.0
+    std: float = 1.0
+    categories: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) if self.kind == "categorical" else 1
+
+
+class Architecture(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="'mlp', or an import path 'module:Class' of an nn.Module.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Manifest(BaseModel):
+    """Everything needed to rebuild, verify and feed a model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    format_version: Literal[1] = 1
+    model: str
+    version: int = Field(ge=1)
+    task: Literal["classification", "regression"]
+    architecture: Architecture
+    features: tuple[FeatureSpec, ...] = Field(min_length=1)
+    classes: tuple[Any, ...] = Field(default=(), description="Class order of the outputs.")
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    metrics: dict[str, float] = Field(default_factory=dict)
+    trainer: str = ""
+    created_at: datetime | None = None
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    files: dict[str, str] = Field(default_factory=dict, description="File name -> sha256.")
+
+    @property
+    def input_width(self) -> int:
+        return sum(f.width for f in self.features)
+
+    @property
+    def output_width(self) -> int:
+        return len(self.classes) if self.task == "classification" else 1
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A verified artifact: its manifest, tensors, folder and digest."""
+
+    manifest: Manifest
+    tensors: dict[str, npt.NDArray[Any]]
+    path: Path
+    sha256: str
+
+    @property
+    def uri(self) -> str:
+        return self.path.resolve().as_uri()
+
+
+def artifact_path(root: Path, model: str, version: int) -> Path:
+    return root / model / f"v{version}"
+
+
+def write_artifact(
+    path: Path, manifest: Manifest, tensors: Mapping[str, npt.NDArray[Any]]
+) -> Artifact:
+    """Write weights then the manifest (last, atomically), and return the artifact."""
+    path.mkdir(parents=True, exist_ok=True)
+    weights = path / WEIGHTS
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(weights))
+    final = manifest.model_copy(update={"files": {WEIGHTS: sha256_file(weights)}})
+    tmp = path / f".{MANIFEST}.tmp"
+    tmp.write_text(final.model_dump_json(indent=2))
+    os.replace(tmp, path / MANIFEST)
+    return Artifact(final, dict(tensors), path, sha256_file(path / MANIFEST))
+
+
+def path_from_uri(uri: str) -> Path:
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    if "://" in uri:
+        raise ArtifactError(f"unsupported artifact URI scheme: {uri}")
+    return Path(uri)
+
+
+def load_artifact(location: Path | str, *, expected_sha256: str | None = None) -> Artifact:
+    """Load and verify an artifact; any missing file, bad digest or bad schema is refused."""
+    path = path_from_uri(location) if isinstance(location, str) else location
+    manifest_file = path / MANIFEST
+    if not manifest_file.is_file():
+        raise ArtifactError(f"no {MANIFEST} in {path}")
+    digest = sha256_file(manifest_file)
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise ArtifactError(
+            f"manifest digest {digest[:12]}… does not match the expected {expected_sha256[:12]}…"
+        )
+    try:
+        manifest = Manifest.model_validate_json(manifest_file.read_bytes())
+    except ValidationError as exc:
+        raise ArtifactError(f"invalid manifest in {path}: {exc.errors()[0]['msg']}") from exc
+    if WEIGHTS not in manifest.files:
+        raise ArtifactError(f"manifest in {path} does not list {WEIGHTS}")
+    for name, want in manifest.files.items():
+        file = path / name
+        if not file.is_file():
+            raise ArtifactError(f"{name} is missing from {path}")
+        if sha256_file(file) != want:
+            raise ArtifactError(f"{name} in {path} does not match its sha256 in the manifest")
+    try:
+        tensors = load_file(str(path / WEIGHTS))
+    except Exception as exc:  # safetensors raises its own untyped errors on corrupt files
+        raise ArtifactError(f"unreadable weights in {path}: {exc}") from exc
+    return Artifact(manifest, tensors, path, digest)
+
+
+class Preprocessor:
+    """Turns feature dicts into the model's input matrix, refusing anything it cannot encode.
+
+    Numeric and boolean features are standardised with the fitted mean and std; categorical
+    ones become one-hot columns, an unseen category all zeros. A missing or extra feature, a
+    value of the wrong type, or a non-finite number raises ``SchemaError``.
+    """
+
+    def __init__(self, features: Sequence[FeatureSpec]) -> None:
+        self.features = tuple(features)
+        self._names = frozenset(f.name for f in self.features)
+        self._index = [
+            {c: i for i, c in enumerate(f.categories)} for f in self.features
+        ]
+        self.width = sum(f.width for f in self.features)
+
+    @classmethod
+    def fit(
+        cls, rows: Sequence[Mapping[str, Any]], *, max_categories: int = 50
+    ) -> Preprocessor:
+        """Infer each feature's kind from the rows and fit its scaling or categories."""
+        if not rows:
+            raise SchemaError("cannot fit preprocessing on no rows")
+        specs: list[FeatureSpec] = []
+        for name in sorted(rows[0]):
+            values = [row.get(name) for row in rows]
+            present = [v for v in values if v is not None]
+            if present and all(isinstance(v, bool) for v in present):
+                nums = np.array([float(v) for v in present])
+                specs.append(FeatureSpec(name=name, kind="boolean", mean=float(nums.mean()),
+                                         std=float(nums.std()) or 1.0))
+            elif present and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                 for v in present):
+                nums = np.array(present, dtype=np.float64)
+                specs.append(FeatureSpec(name=name, kind="numeric", mean=float(nums.mean()),
+                                         std=float(nums.std()) or 1.0))
+            else:
+                counts: dict[str, int] = {}
+                for v in present:
+                    counts[str(v)] = counts.get(str(v), 0) + 1
+                top = sorted(counts, key=lambda c: (-counts[c], c))[:max_categories]
+                specs.append(
+                    FeatureSpec(name=name, kind="categorical", categories=tuple(sorted(top)))
+                )
+        return cls(specs)
+
+    def check(self, features: Mapping[str, Any]) -> None:
+        """Raise SchemaError if one feature dict cannot be encoded."""
+        self._encode_into(features, np.zeros(self.width, dtype=np.float32))
+
+    def transform(self, rows: Sequence[Mapping[str, Any]]) -> Matrix:
+        out = np.zeros((len(rows), self.width), dtype=np.float32)
+        for i, row in enumerate(rows):
+            self._encode_into(row, out[i])
+        return out
+
+    def _encode_into(self, row: Mapping[str, Any], out: Matrix) -> None:
+        if row.keys() != self._names:
+            missing = sorted(self._names - row.keys())
+            extra = sorted(row.keys() - self._names)
+            parts = []
+            if missing:
+                parts.append(f"missing features {missing}")
+            if extra:
+                parts.append(f"unexpected features {extra}")
+            raise SchemaError("; ".join(parts))
+        col = 0
+        for spec, index in zip(self.features, self._index, strict=True):
+            value = row[spec.name]
+            if spec.kind == "categorical":
+                if value is not None and not isinstance(value, str | int | bool):
+                    raise SchemaError(f"feature {spec.name!r} must be a category, got {value!r}")
+                hit = index.get(str(value)) if value is not None else None
+                if hit is not None:
+                    out[col + hit] = 1.0
+                col += spec.width
+                continue
+            if isinstance(value, bool) != (spec.kind == "boolean") or not isinstance(
+                value, int | float
+            ):
+                raise SchemaError(f"feature {spec.name!r} must be {spec.kind}, got {value!r}")
+            number = float(value)
+            if not math.isfinite(number):
+                raise SchemaError(f"feature {spec.name!r} is not finite")
+            out[col] = (number - spec.mean) / spec.std
+            col += 1

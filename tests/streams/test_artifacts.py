@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from streams.artifacts import (
+    Architecture,
+    Manifest,
+    Preprocessor,
+    artifact_path,
+    load_artifact,
+    write_artifact,
+)
+from streams.errors import ArtifactError, SchemaError
+from streams.nn import load_module, module_for, pick_device, state_to_numpy
+
+ROWS = [
+    {"age": 30, "plan": "pro", "active": True, "spend": 10.5},
+    {"age": 50, "plan": "free", "active": False, "spend": 0.0},
+    {"age": 40, "plan": "pro", "active": True, "spend": 99.0},
+]
+
+
+def _artifact(tmp_path: Path) -> tuple[Path, Manifest]:
+    pre = Preprocessor.fit(ROWS)
+    manifest = Manifest(model="churn", version=1, task="classification",
+                        architecture=Architecture(name="mlp", params={"hidden": [8]}),
+                        features=pre.features, classes=("stay", "leave"))
+    torch.manual_seed(0)
+    module = module_for(manifest)
+    path = artifact_path(tmp_path, "churn", 1)
+    write_artifact(path, manifest, state_to_numpy(module))
+    return path, manifest
+
+
+def test_preprocessing_standardises_and_one_hot_encodes() -> None:
+    pre = Preprocessor.fit(ROWS)
+    assert [(f.name, f.kind) for f in pre.features] == [
+        ("active", "boolean"), ("age", "numeric"), ("plan", "categorical"), ("spend", "numeric")]
+    x = pre.transform([{"age": 40, "plan": "free", "active": True, "spend": 1.0},
+                       {"age": 40, "plan": "enterprise", "active": True, "spend": 1.0}])
+    assert x.shape == (2, 5)
+    assert x[0, 1] == pytest.approx(0.0)  # age at its mean
+    assert list(x[0, 2:4]) == [1.0, 0.0]  # 'free' sorts before 'pro'
+    assert list(x[1, 2:4]) == [0.0, 0.0]  # unseen category
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ({"age": 1, "plan": "pro", "active": True}, "missing features \\['spend'\\]"),
+        ({"age": 1, "plan": "pro", "active": True, "spend": 1, "x": 2}, "unexpected features"),
+        ({"age": "old", "plan": "pro", "active": True, "spend": 1}, "'age' must be numeric"),
+        ({"age": 1, "plan": "pro", "active": 1, "spend": 1}, "'active' must be boolean"),
+        ({"age": float("nan"), "plan": "pro", "active": True, "spend": 1}, "not finite"),
+        ({"age": None, "plan": "pro", "active": True, "spend": 1}, "must be numeric"),
+    ],
+)
+def test_bad_features_are_refused(row: dict[str, object], words: str) -> None:
+    with pytest.raises(SchemaError, match=words):
+        Preprocessor.fit(ROWS).check(row)
+
+
+def test_artifact_round_trips_to_the_same_outputs(tmp_path: Path) -> None:
+    path, manifest = _artifact(tmp_path)
+    loaded = load_artifact(path)
+    assert loaded.manifest.classes == ("stay", "leave")
+    module = load_module(loaded, pick_device("cpu"))
+    verified = load_artifact(loaded.uri, expected_sha256=loaded.sha256)
+    again = load_module(verified, pick_device("cpu"))
+    x = torch.from_numpy(Preprocessor(manifest.features).transform(ROWS))
+    with torch.inference_mode():
+        assert torch.equal(module(x), again(x))
+        assert module(x).shape == (3, 2)
+
+
+def test_tampered_weights_are_refused(tmp_path: Path) -> None:
+    path, _ = _artifact(tmp_path)
+    weights = path / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="does not match its sha256"):
+        load_artifact(path)
+
+
+def test_edited_manifest_is_refused_by_digest(tmp_path: Path) -> None:
+    path, _ = _artifact(tmp_path)
+    digest = load_artifact(path).sha256
+    doc = json.loads((path / "manifest.json").read_text())
+    doc["classes"] = ["leave", "stay"]
+    (path / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match="does not match the expected"):
+        load_artifact(path, expected_sha256=digest)
+
+
+def test_manifest_of_the_wrong_schema_is_refused(tmp_path: Path) -> None:
+    path, _ = _artifact(tmp_path)
+    doc = json.loads((path / "manifest.json").read_text())
+    doc["format_version"] = 9
+    (path / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match="invalid manifest"):
+        load_artifact(path)
+
+
+def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path: Path) -> None:
+    path, manifest = _artifact(tmp_path)
+    wrong = {k: np.zeros((1,), dtype=np.float32) for k in state_to_numpy(module_for(manifest))}
+    write_artifact(path, manifest, wrong)
+    with pytest.raises(ArtifactError, match="do not fit"):
+        load_module(load_artifact(path), pick_device("cpu"))
+
+
+def test_missing_artifact_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="no manifest.json"):
+        load_artifact(tmp_path / "nowhere")
