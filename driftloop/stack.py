@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 from rich.console import Console
 
 from streams.db import Database
 from streams.settings import Settings
 
+#: Stages that own tables; each keeps an Alembic branch in <package>/migrations/versions.
+STAGES_WITH_TABLES = ("monitor", "retrain", "serving", "dashboard")
+
+
+def version_locations() -> list[Path]:
+    """The Alembic version folders of every stage beyond ``streams`` that has one."""
+    found = []
+    for name in STAGES_WITH_TABLES:
+        package = importlib.import_module(name)
+        folder = Path(package.__file__ or "").parent / "migrations" / "versions"
+        if folder.is_dir():
+            found.append(folder)
+    return found
+
+
+def migrate_database(db: Database) -> Database:
+    db.migrate(version_locations())
+    return db
+
 
 def migrate(settings: Settings) -> Database:
-    db = Database(settings.database_url, echo=settings.database.echo)
-    db.migrate()
-    return db
+    return migrate_database(Database(settings.database_url, echo=settings.database.echo))
 
 
 def demo_foundation(settings: Settings, broker_kind: str, console: Console) -> None:

@@ -151,8 +151,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    db.migrate()
+    """A fresh database migrated to the newest revision of every stage's tables."""
+    from driftloop.stack import migrate_database
+
+    db = migrate_database(Database(database_url))
     yield db
     db.dispose()
 
