@@ -161,5 +161,21 @@ def demo(
         raise _fail(exc) from exc
 
 
+def _register_stages() -> None:
+    """Add the subcommands of each stage (serving, monitor, retrain, dashboard)."""
+    import importlib
+
+    for name in ("cmd_serving", "cmd_monitor", "cmd_retrain", "cmd_dashboard"):
+        try:
+            module = importlib.import_module(f"driftloop.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"driftloop.{name}":
+                continue
+            raise
+        module.register(app)
+
+
+_register_stages()
+
 if __name__ == "__main__":
     app()
