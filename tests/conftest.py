@@ -111,7 +111,10 @@ class Deployment:
 def deployment_factory(tmp_path: Path) -> Callable[..., Deployment]:
     def make(broker: BrokerInfo, *, partitions: int = 3, **overrides: object) -> Deployment:
         prefix = f"t{uuid.uuid4().hex[:10]}"
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, poll_timeout_ms=100)
+        # Tansu answers a new group's first JoinGroup after half the session timeout: keep it
+        # short so tests do not wait (the local Kafka allows sessions down to 1 s).
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, poll_timeout_ms=100,
+                              session_timeout_ms=3000)
         topics = TopicSettings(prefix=prefix, partitions=partitions)
         settings = Settings(home=tmp_path / "home", kafka=kafka, topics=topics, **overrides)  # type: ignore[arg-type]
         ensure_topics(kafka, topics)

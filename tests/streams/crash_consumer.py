@@ -26,7 +26,7 @@ def main() -> None:
     bootstrap, prefix, url, marker = sys.argv[1:5]
     stall = "--stall" in sys.argv
     kafka = KafkaSettings(bootstrap_servers=bootstrap, max_poll_records=50, poll_timeout_ms=100,
-                          session_timeout_ms=6000)
+                          session_timeout_ms=3000)
     names = TopicNames(prefix)
     store = EventStore(Database(url))
     seen = Path(marker).with_suffix(".seen")
