@@ -73,7 +73,7 @@ def test_db_migrate_creates_the_schema(tmp_path: Path) -> None:
 
 def test_unreachable_broker_gives_a_clear_error() -> None:
     env = {"DRIFTLOOP_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
-           "DRIFTLOOP_KAFKA__REQUEST_TIMEOUT_MS": "3000"}
+           "DRIFTLOOP_KAFKA__BOOTSTRAP_TIMEOUT_MS": "2000"}
     result = _run("topics", "create", env=env)
     assert result.returncode == 1
     assert "cannot reach Kafka" in result.stderr
