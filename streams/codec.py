@@ -14,7 +14,13 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from streams.errors import DecodeError, PayloadTooLargeError, SchemaError, UnknownModelError
+from streams.errors import (
+    DecodeError,
+    EventError,
+    PayloadTooLargeError,
+    SchemaError,
+    UnknownModelError,
+)
 from streams.events import SCHEMA_VERSION, Event
 
 E = TypeVar("E")
@@ -61,21 +67,25 @@ class Decoder(Generic[E]):
                 f"payload of {len(payload)} bytes is over the {self._max_bytes}-byte limit"
             )
         try:
-            data = json.loads(payload, parse_constant=_refuse_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise DecodeError(f"not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise DecodeError(f"expected a JSON object, got {type(data).__name__}")
-        version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise SchemaError(
-                f"unsupported schema_version {version!r}; this driftloop reads {SCHEMA_VERSION}"
-            )
-        try:
-            event = self._adapter.validate_python(data)
+            event = self._adapter.validate_json(payload)
         except ValidationError as exc:
-            raise SchemaError(_describe(exc)) from exc
+            raise self._explain(payload, exc) from exc
         model = getattr(event, "model", None)
         if self._models and model not in self._models:
             raise UnknownModelError(f"unknown model {model!r}")
         return event
+
+    def _explain(self, payload: bytes, exc: ValidationError) -> EventError:
+        """The clearest reason a payload was refused (only bad payloads pay for this)."""
+        try:
+            data = json.loads(payload, parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, ValueError) as parse_error:
+            return DecodeError(f"not valid JSON: {parse_error}")
+        if not isinstance(data, dict):
+            return DecodeError(f"expected a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            return SchemaError(
+                f"unsupported schema_version {version!r}; this driftloop reads {SCHEMA_VERSION}"
+            )
+        return SchemaError(_describe(exc))

@@ -56,7 +56,9 @@ class Producer:
     ) -> None:
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
         try:
-            future = self._producer.send(topic, value=value, key=raw_key, headers=list(headers))
+            future = self._producer.send(
+                topic, value=value, key=raw_key, headers=list(headers) or None
+            )
         except KafkaError as exc:
             raise ProduceError(f"could not send to {topic}: {exc}") from exc
         self._pending.append(future)
