@@ -49,6 +49,9 @@ class KafkaSettings(_Section):
         10_000, gt=0, description="Consumer group session timeout; a dead member leaves after it."
     )
     request_timeout_ms: int = Field(30_000, gt=0, description="Kafka request timeout.")
+    bootstrap_timeout_ms: int = Field(
+        30_000, gt=0, description="How long a client tries to reach the cluster when it starts."
+    )
 
     def client_config(self) -> dict[str, Any]:
         """Connection and security options in kafka-python's keyword names."""
@@ -56,6 +59,7 @@ class KafkaSettings(_Section):
             "bootstrap_servers": [s.strip() for s in self.bootstrap_servers.split(",") if s],
             "security_protocol": self.security_protocol,
             "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
         }
         if self.sasl_mechanism is not None:
             config["sasl_mechanism"] = self.sasl_mechanism
@@ -97,14 +101,41 @@ class ServingSettings(_Section):
     wait_for_model_s: float = Field(
         2.0, gt=0, description="Poll interval while no champion exists yet."
     )
+    fetch_max_wait_ms: int = Field(
+        20,
+        gt=0,
+        description=(
+            "Longest the broker may hold a fetch of requests while waiting for data; small "
+            "keeps latency low on brokers that hold every fetch to the limit (Tansu)."
+        ),
+    )
+    cpu_threads: int = Field(
+        1,
+        ge=0,
+        description=(
+            "torch intra-op threads for inference on CPU; 0 keeps torch's default (one per "
+            "core). One suits small models: micro-batches gain little from more, and extra "
+            "threads stall when other processes share the cores."
+        ),
+    )
 
 
 class MonitorSettings(_Section):
     join_ttl_s: float = Field(
-        3600.0, gt=0, description="How long an unmatched prediction or feedback waits."
+        3600.0,
+        gt=0,
+        description=(
+            "How long an unmatched prediction or feedback waits in memory; also the largest "
+            "gap between a prediction's and its feedback's timestamps that still joins."
+        ),
     )
     max_pending: int = Field(
         200_000, gt=0, description="Most unmatched items kept per side; oldest expire first."
+    )
+    group_id: str = Field(
+        "monitor",
+        min_length=1,
+        description="Consumer group of the monitor, under the topic prefix ('<prefix>-<id>').",
     )
     window_size: int = Field(500, gt=1, description="Examples per count-based drift window.")
     window_seconds: float = Field(
@@ -130,6 +161,53 @@ class MonitorSettings(_Section):
         200, ge=0, description="Fewest new labelled examples needed before retraining."
     )
     metrics_port: int = Field(0, ge=0, description="Prometheus port; 0 disables the endpoint.")
+    min_window_rows: int = Field(
+        30, gt=1, description="Fewest rows a window needs for a drift report and the policy."
+    )
+    page_hinkley_delta: float = Field(
+        0.03,
+        gt=0,
+        description="Page-Hinkley tolerance: error-rate increases smaller than this are ignored.",
+    )
+    page_hinkley_threshold: float = Field(
+        50.0, gt=0, description="Page-Hinkley alarm level of the cumulative error excess."
+    )
+    detector_replay: int = Field(
+        100_000,
+        gt=0,
+        description="Most recent labelled errors replayed to rebuild the detectors on start.",
+    )
+    request_timeout_s: float = Field(
+        21_600.0,
+        gt=0,
+        description="An open retrain request with no newer promotion closes after this long.",
+    )
+    drift_workers: Literal["process", "thread"] = Field(
+        "process",
+        description="Where Evidently reports run: a child process (no GIL contention) or a "
+        "thread of the monitor.",
+    )
+    drift_queue: int = Field(
+        2, gt=0, description="Most drift reports running or queued in the worker at once."
+    )
+    drift_backlog: int = Field(
+        200,
+        gt=0,
+        description="Most closed windows waiting for a report; beyond it the oldest are skipped.",
+    )
+    lag_interval_s: float = Field(
+        15.0, gt=0, description="How often the consumer lag gauge is refreshed."
+    )
+    drift_kinds: tuple[Literal["served", "labelled"], ...] = Field(
+        ("served", "labelled"),
+        description="Windows that get an Evidently report: 'served' (predictions as they "
+        "arrive: features and prediction) and 'labelled' (joined examples, label included).",
+    )
+    full_snapshots: bool = Field(
+        False,
+        description="Also keep Evidently's full snapshot (rendered widgets, ~60 kB per column) "
+        "of each report, not only its results JSON.",
+    )
 
 
 class RetrainSettings(_Section):
@@ -164,6 +242,52 @@ class RetrainSettings(_Section):
     schedule_cron: str | None = Field(
         None, description="Crontab expression for scheduled retraining (overrides interval)."
     )
+    schedules: dict[str, float | str] = Field(
+        default_factory=dict,
+        description=(
+            "Per-model schedule overriding the two above: model -> seconds between runs, or a "
+            "crontab expression (e.g. {\"churn\": 3600, \"fraud\": \"0 3 * * *\"})."
+        ),
+    )
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto",
+        description="What the models predict; 'auto' infers it from the labels (text, booleans "
+        "or few distinct integers mean classification).",
+    )
+    min_examples: int = Field(
+        200, gt=0, description="Fewest labelled examples a run needs; with fewer it fails."
+    )
+    validation_share: float = Field(
+        0.15, gt=0, lt=1,
+        description="Newest share of the training examples used for early stopping.",
+    )
+    promotion_metric: Literal["auto", "accuracy", "f1", "precision", "recall", "mse", "mae"] = (
+        Field(
+            "auto",
+            description="Holdout score compared between champion and challenger; 'auto' is "
+            "accuracy for classification and mse for regression. The margin is in its units.",
+        )
+    )
+    rollback_windows: int = Field(
+        2, gt=0,
+        description="Monitor windows of a new champion averaged before an automatic rollback.",
+    )
+    rollback_metric: str | None = Field(
+        None,
+        description="Key of DriftReport.performance compared for automatic rollback; None picks "
+        "the first of accuracy, f1, mae, mse, rmse that the reports carry.",
+    )
+    device: str | None = Field(
+        None, description="Torch device to train on ('cuda', 'cpu'); None uses CUDA when present."
+    )
+    workers: int = Field(
+        2, gt=0, description="Training runs that may proceed at once (always one per model)."
+    )
+    cpu_threads: int | None = Field(
+        1, gt=0,
+        description="Torch CPU threads when training on the CPU; small tabular networks train "
+        "fastest on one (see benchmarks/bench_train.py). None keeps torch's default.",
+    )
 
 
 class DashboardSettings(_Section):
@@ -175,6 +299,23 @@ class DashboardSettings(_Section):
     users: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="User name -> password hash ('pbkdf2_sha256$iterations$salt$hash').",
+    )
+    address: str = Field(
+        "127.0.0.1", description="Address the dashboard listens on ('0.0.0.0' for every one)."
+    )
+    oidc_provider: str | None = Field(
+        None,
+        description=(
+            "Offer Streamlit's OpenID Connect sign-in with this provider of the [auth] section "
+            "of .streamlit/secrets.toml ('default' for the unnamed one); needs Authlib."
+        ),
+    )
+    oidc_allowed: tuple[str, ...] = Field(
+        (),
+        description=(
+            "E-mail addresses that may act after an OIDC sign-in; empty lets everyone the "
+            "provider signs in act."
+        ),
     )
 
 

@@ -1,0 +1,201 @@
+"""Training, validation and held-out splits built from stored labelled examples (pure).
+
+The store already keeps, for each (model, request), the label that wins (a reviewer's
+correction beats the app's label), so the examples arrive here with the right labels. The
+split is by time, newest last::
+
+    older examples ........ | recent_examples newest examples ...................... |
+    sampled: older_share of  | train (oldest) | validation | holdout (newest share)    |
+    the training set         |                                                       |
+
+The newest ``holdout_share`` of the recent examples is the held-out slice on which the
+champion and the challenger are compared; nothing from it, and nothing newer, is in the
+training or validation splits. Validation (early stopping) is the newest share of what is left,
+training the rest plus a seeded sample of older examples.
+
+Examples without a label are skipped, and so are examples whose feature names differ from the
+newest example's (the schema the model will be served with); the lineage counts both.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from streams.errors import TrainingError
+from streams.settings import RetrainSettings
+
+Task = Literal["classification", "regression"]
+
+#: Integer labels with at most this many distinct values are classes, not quantities.
+MAX_INTEGER_CLASSES = 20
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled example: what the model saw, the winning label, and when."""
+
+    request_id: str
+    features: Mapping[str, Any]
+    label: Any
+    timestamp: datetime
+    label_source: str = "app"
+
+
+@dataclass(frozen=True)
+class Split:
+    """An ordered (oldest first) slice of examples."""
+
+    examples: tuple[Example, ...]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def features(self) -> list[Mapping[str, Any]]:
+        return [e.features for e in self.examples]
+
+    @property
+    def labels(self) -> list[Any]:
+        return [e.label for e in self.examples]
+
+    def describe(self) -> dict[str, Any]:
+        """Counts and time range, for lineage."""
+        if not self.examples:
+            return {"count": 0}
+        times = [e.timestamp for e in self.examples]
+        return {
+            "count": len(self.examples),
+            "from": min(times).isoformat(),
+            "to": max(times).isoformat(),
+            "reviewer_labels": sum(e.label_source == "reviewer" for e in self.examples),
+        }
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What one training run learns from and is judged on."""
+
+    model: str
+    task: Task
+    train: Split
+    validation: Split
+    holdout: Split
+    older_sampled: int = 0
+    skipped_unlabelled: int = 0
+    skipped_schema: int = 0
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(sorted(self.holdout.examples[0].features)) if self.holdout else ()
+
+    def lineage(self) -> dict[str, Any]:
+        return {
+            "source": "labelled_examples",
+            "task": self.task,
+            "train": self.train.describe(),
+            "validation": self.validation.describe(),
+            "holdout": self.holdout.describe(),
+            "older_sampled": self.older_sampled,
+            "skipped_unlabelled": self.skipped_unlabelled,
+            "skipped_schema": self.skipped_schema,
+            "features": list(self.feature_names),
+        }
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """How many examples of which age go where."""
+
+    recent_examples: int = 5_000
+    older_share: float = 0.2
+    holdout_share: float = 0.2
+    validation_share: float = 0.15
+    min_examples: int = 200
+    max_examples: int = 50_000
+    seed: int = 0
+    task: Literal["auto", "classification", "regression"] = "auto"
+
+    @classmethod
+    def from_settings(cls, settings: RetrainSettings) -> DatasetPlan:
+        return cls(
+            recent_examples=settings.recent_examples,
+            older_share=settings.older_share,
+            holdout_share=settings.holdout_share,
+            validation_share=settings.validation_share,
+            min_examples=settings.min_examples,
+            max_examples=settings.max_examples,
+            seed=settings.seed,
+            task=settings.task,
+        )
+
+
+def infer_task(labels: Sequence[Any]) -> Task:
+    """Text or booleans, or integers with few distinct values, are classes; else quantities."""
+    if all(isinstance(v, str | bool) for v in labels):
+        return "classification"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        return "classification" if len(set(labels)) <= MAX_INTEGER_CLASSES else "regression"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in labels):
+        return "regression"
+    return "classification"
+
+
+def _take(n_total: int, share: float) -> int:
+    """At least one, at most all but one, of ``n_total`` items for a share."""
+    return min(max(1, round(n_total * share)), n_total - 1)
+
+
+def build_dataset(model: str, examples: Sequence[Example], plan: DatasetPlan) -> Dataset:
+    """Split ``examples`` (any order) by time; raise TrainingError when they cannot train."""
+    ordered = sorted(examples, key=lambda e: (e.timestamp, e.request_id))[-plan.max_examples :]
+    labelled = [e for e in ordered if e.label is not None]
+    skipped_unlabelled = len(ordered) - len(labelled)
+    schema = set(labelled[-1].features) if labelled else set()
+    usable = [e for e in labelled if set(e.features) == schema]
+    skipped_schema = len(labelled) - len(usable)
+    if len(usable) < plan.min_examples:
+        raise TrainingError(
+            f"{model}: {len(usable)} usable labelled examples, at least {plan.min_examples} "
+            "are needed"
+        )
+    task: Task = infer_task([e.label for e in usable]) if plan.task == "auto" else plan.task
+    if task == "regression" and not all(
+        isinstance(e.label, int | float) and not isinstance(e.label, bool) for e in usable
+    ):
+        raise TrainingError(f"{model}: regression needs numeric labels")
+
+    recent = usable[-plan.recent_examples :]
+    older = usable[: len(usable) - len(recent)]
+    n_holdout = _take(len(recent), plan.holdout_share)
+    holdout = recent[len(recent) - n_holdout :]
+    pool = recent[: len(recent) - n_holdout]
+    if len(pool) < 2:
+        raise TrainingError(f"{model}: too few examples left to train after the holdout")
+    n_val = _take(len(pool), plan.validation_share)
+    validation = pool[len(pool) - n_val :]
+    train_recent = pool[: len(pool) - n_val]
+
+    if plan.older_share >= 1:
+        n_older = len(older)
+    else:
+        wanted = round(len(train_recent) * plan.older_share / (1 - plan.older_share))
+        n_older = min(len(older), wanted)
+    sampled = random.Random(plan.seed).sample(range(len(older)), n_older)  # noqa: S311
+    train = [older[i] for i in sorted(sampled)] + train_recent
+
+    if task == "classification" and len({repr(e.label) for e in train}) < 2:
+        raise TrainingError(f"{model}: the training split holds a single class")
+    return Dataset(
+        model=model,
+        task=task,
+        train=Split(tuple(train)),
+        validation=Split(tuple(validation)),
+        holdout=Split(tuple(holdout)),
+        older_sampled=n_older,
+        skipped_unlabelled=skipped_unlabelled,
+        skipped_schema=skipped_schema,
+    )

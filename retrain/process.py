@@ -1,0 +1,163 @@
+"""The retrain process (``driftloop retrain``): scheduler, drift-topic consumer, publisher.
+
+On start it marks runs left ``running`` by a dead process as failed, re-sends unpublished
+registry events, starts APScheduler on the persistent job store, makes the stored schedules
+match the settings and re-queues requests that were stored but never run. Then it consumes the
+drift topic:
+
+* ``RetrainRequested``: stored as a pending request, then queued as a one-off job, before the
+  batch's offsets are committed (a replay finds the request stored and queues nothing new);
+* ``DriftReport``: its window scores are stored and the automatic rollback is evaluated.
+
+Assumes one retrain process per database (the start-up recovery treats every ``running`` run
+as orphaned).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from retrain import jobs
+from retrain.publisher import UpdatePublisher
+from retrain.registry import Registry
+from retrain.rollback import AutoRollback
+from retrain.runner import Retrainer
+from retrain.runs import INTERRUPTED, RunStore
+from retrain.scheduler import RetrainScheduler, schedule_specs
+from retrain.trainer import load_trainer
+from streams.codec import Decoder
+from streams.consumer import Batch, ConsumerLoop
+from streams.db import Database
+from streams.errors import BrokerError, RegistryError
+from streams.events import DriftEvent, DriftReport, RetrainRequested
+from streams.producer import Producer
+from streams.settings import Settings
+from streams.store import EventStore
+from streams.topics import Topic, TopicNames
+
+log = logging.getLogger(__name__)
+
+PUBLISH_EVERY_S = 5.0
+
+
+class DriftHandler:
+    """Handles one batch of the drift topic (see the module docstring)."""
+
+    def __init__(
+        self, runs: RunStore, scheduler: RetrainScheduler, rollback: AutoRollback,
+        publish: Callable[[], object],
+    ) -> None:
+        self._runs = runs
+        self._scheduler = scheduler
+        self._rollback = rollback
+        self._publish = publish
+
+    def __call__(self, batch: Batch[Any]) -> None:
+        for record in batch.records:
+            event = record.event
+            if isinstance(event, RetrainRequested):
+                self._request(event)
+            elif isinstance(event, DriftReport):
+                self._report(event)
+
+    def _request(self, event: RetrainRequested) -> None:
+        new = self._runs.record_request(event)
+        stored = self._runs.request(event.event_id)
+        if stored is not None and stored.status == "pending":
+            queued = self._scheduler.add_request(event.event_id, event.model)
+            log.info("retrain requested", extra={"model": event.model, "request": event.event_id,
+                                                 "new": new, "queued": queued})
+        else:
+            log.info("retrain request replayed; already handled",
+                     extra={"request": event.event_id})
+
+    def _report(self, report: DriftReport) -> None:
+        try:
+            rolled = self._rollback.observe(report)
+        except RegistryError as exc:
+            log.warning("automatic rollback refused", extra={"model": report.model,
+                                                              "error": str(exc)})
+            return
+        if rolled is not None:
+            self._publish()
+
+
+def _publish_quietly(publisher: UpdatePublisher) -> None:
+    try:
+        publisher.publish_pending()
+    except BrokerError as exc:
+        log.warning("model updates not published yet", extra={"error": str(exc)})
+
+
+def run_retrain(
+    settings: Settings,
+    *,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT)."""
+    stop = stop or threading.Event()
+    names = TopicNames(settings.topics.prefix)
+    db = Database(settings.database_url, echo=settings.database.echo)
+    registry, runs = Registry(db), RunStore(db)
+    trainer = load_trainer(settings.retrain.trainer, settings.retrain)
+    client = settings.kafka.client_id
+    loop_producer = Producer(settings.kafka, client_id=f"{client}-retrain")
+    updates_producer = Producer(settings.kafka, client_id=f"{client}-retrain-updates")
+    publisher = UpdatePublisher(registry, updates_producer, names(Topic.MODEL_UPDATES))
+    retrainer = Retrainer(
+        settings.retrain, artifacts=settings.artifacts, store=EventStore(db), registry=registry,
+        runs=runs, trainer=trainer, trainer_name=settings.retrain.trainer,
+        on_change=publisher.publish_pending, stop=stop,
+    )
+    scheduler = RetrainScheduler(db, workers=settings.retrain.workers)
+    loop: ConsumerLoop[Any] | None = None
+    try:
+        recovered = runs.recover()
+        if recovered:
+            registry.fail_candidates([r.id for r in recovered], note=INTERRUPTED)
+            log.warning("runs interrupted by the last stop marked failed",
+                        extra={"runs": [r.id for r in recovered]})
+        _publish_quietly(publisher)
+        jobs.bind(retrainer)
+        scheduler.start()
+        scheduler.sync_schedules(schedule_specs(settings, [m.name for m in registry.models()]))
+        for request in runs.pending_requests():
+            scheduler.add_request(request.event_id, request.model)
+
+        last_publish = time.monotonic()
+
+        def idle() -> None:
+            nonlocal last_publish
+            if time.monotonic() - last_publish >= PUBLISH_EVERY_S:
+                last_publish = time.monotonic()
+                _publish_quietly(publisher)
+
+        drift = names(Topic.DRIFT)
+        loop = ConsumerLoop(
+            settings.kafka, topics=[drift], group_id=f"{settings.topics.prefix}-retrain",
+            decoders={drift: Decoder(DriftEvent, max_bytes=settings.kafka.max_message_bytes,
+                                     models=settings.models)},
+            handler=DriftHandler(runs, scheduler, AutoRollback(db, registry, settings.retrain),
+                                 publisher.publish_pending),
+            producer=loop_producer, dead_letter_topic=names(Topic.DEAD_LETTER),
+            client_id=f"{client}-retrain", on_idle=idle,
+        )
+        log.info("retrain process ready", extra={"jobs": len(scheduler.jobs())})
+        if on_ready is not None:
+            on_ready()
+        while not stop.is_set():
+            loop.run_once()
+    finally:
+        stop.set()
+        if loop is not None:
+            loop.close()
+        scheduler.shutdown(wait=True)
+        jobs.unbind()
+        loop_producer.close()
+        updates_producer.close()
+        db.dispose()

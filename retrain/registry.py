@@ -1,0 +1,378 @@
+"""The model registry: models, their versions, promotions, rollbacks and the audit log.
+
+A version is created as a ``candidate`` when its run starts, gets its artifact (URI and the
+manifest's sha256) when training ends, and then becomes the ``champion``, ``rejected`` (with
+the numbers that rejected it) or ``failed``. A champion that is replaced becomes ``archived``;
+one that is rolled back becomes ``rejected``.
+
+Promotion and rollback are each one transaction: the old champion steps down, the new one
+steps up (the partial unique index refuses a second champion, so two racing promotions cannot
+both win), and an audit row records who and why together with the ``ModelPromoted`` or
+``ModelRolledBack`` event to publish. The audit table doubles as an outbox: the event is
+published after the commit and ``published_at`` set once Kafka acknowledged it; rows still
+unpublished (a crash between the commit and the publish) are re-sent by
+:class:`retrain.publisher.UpdatePublisher` when the retrain process starts and while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from retrain.tables import RegistryAuditRow, RegistryModelRow, RegistryVersionRow
+from streams.db import Database
+from streams.errors import RegistryError, StoreError
+from streams.events import ModelPromoted, ModelRolledBack, new_event_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    model: str
+    version: int
+    status: str
+    artifact_uri: str | None
+    sha256: str | None
+    metrics: Mapping[str, float]
+    evaluation: Mapping[str, Any]
+    hyperparameters: Mapping[str, Any]
+    lineage: Mapping[str, Any]
+    trainer: str
+    code_version: str
+    parent_version: int | None
+    run_id: int | None
+    note: str
+    created_at: datetime
+    champion_since: datetime | None
+
+    @classmethod
+    def of(cls, row: RegistryVersionRow) -> VersionInfo:
+        return cls(
+            row.model, row.version, row.status, row.artifact_uri, row.sha256, dict(row.metrics),
+            dict(row.evaluation), dict(row.hyperparameters), dict(row.lineage), row.trainer,
+            row.code_version, row.parent_version, row.run_id, row.note, row.created_at,
+            row.champion_since,
+        )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    model: str
+    action: str
+    version: int
+    from_version: int | None
+    actor: str
+    reason: str
+    at: datetime
+    published_at: datetime | None
+    event: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, row: RegistryAuditRow) -> AuditEntry:
+        return cls(row.id, row.model, row.action, row.version, row.from_version, row.actor,
+                   row.reason, row.at, row.published_at, dict(row.event))
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    task: str | None
+    champion: int | None
+    versions: int
+    latest: int | None
+
+
+def _is_conflict(exc: StoreError) -> bool:
+    return isinstance(exc.__cause__, IntegrityError)
+
+
+class Registry:
+    """Reads and changes the registry in the database; every change is one transaction."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.db = db
+        self._now = clock or (lambda: datetime.now(UTC))
+
+    # -- versions -------------------------------------------------------------------------
+
+    def ensure_model(self, model: str, task: str | None = None) -> None:
+        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
+        stmt = dialect.insert(RegistryModelRow).values(
+            name=model, task=task, created_at=self._now()
+        ).on_conflict_do_nothing()
+        with self.db.session() as session:
+            session.execute(stmt)
+            if task is not None:
+                session.execute(
+                    update(RegistryModelRow)
+                    .where(RegistryModelRow.name == model, RegistryModelRow.task.is_(None))
+                    .values(task=task)
+                )
+
+    def create_version(
+        self,
+        model: str,
+        *,
+        trainer: str,
+        hyperparameters: Mapping[str, Any],
+        code_version: str,
+        parent_version: int | None = None,
+        run_id: int | None = None,
+        lineage: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Allocate the next version number of ``model`` as a candidate; return it."""
+        self.ensure_model(model)
+        for _attempt in range(5):
+            try:
+                with self.db.session() as session:
+                    latest = session.execute(
+                        select(func.max(RegistryVersionRow.version)).where(
+                            RegistryVersionRow.model == model
+                        )
+                    ).scalar_one()
+                    version = (latest or 0) + 1
+                    session.add(RegistryVersionRow(
+                        model=model, version=version, status="candidate", artifact_uri=None,
+                        sha256=None, metrics={}, evaluation={},
+                        hyperparameters=dict(hyperparameters), lineage=dict(lineage or {}),
+                        trainer=trainer, code_version=code_version,
+                        parent_version=parent_version, run_id=run_id, note="",
+                        created_at=self._now(), champion_since=None,
+                    ))
+                return version
+            except StoreError as exc:
+                if not _is_conflict(exc):
+                    raise
+        raise RegistryError(f"could not allocate a version of {model} (too many concurrent runs)")
+
+    def attach_artifact(
+        self, model: str, version: int, *, artifact_uri: str, sha256: str,
+        metrics: Mapping[str, float], lineage: Mapping[str, Any],
+    ) -> None:
+        with self.db.session() as session:
+            row = self._version_row(session, model, version)
+            row.artifact_uri, row.sha256 = artifact_uri, sha256
+            row.metrics, row.lineage = dict(metrics), dict(lineage)
+
+    def reject(self, model: str, version: int, *, evaluation: Mapping[str, Any], note: str) -> None:
+        self._set_outcome(model, version, "rejected", note, evaluation)
+
+    def fail(self, model: str, version: int, *, note: str) -> None:
+        self._set_outcome(model, version, "failed", note, None)
+
+    def _set_outcome(
+        self, model: str, version: int, status: str, note: str,
+        evaluation: Mapping[str, Any] | None,
+    ) -> None:
+        with self.db.session() as session:
+            row = self._version_row(session, model, version)
+            if row.status == "champion":
+                raise RegistryError(f"{model} v{version} is the champion; it cannot be {status}")
+            row.status, row.note = status, note[:10_000]
+            if evaluation is not None:
+                row.evaluation = dict(evaluation)
+
+    def fail_candidates(self, run_ids: Sequence[int], *, note: str) -> int:
+        """Mark the candidates of runs that died half-way as failed; return how many."""
+        if not run_ids:
+            return 0
+        with self.db.session() as session:
+            result: Any = session.execute(
+                update(RegistryVersionRow)
+                .where(RegistryVersionRow.run_id.in_(list(run_ids)),
+                       RegistryVersionRow.status == "candidate")
+                .values(status="failed", note=note)
+            )
+            return int(result.rowcount)
+
+    # -- promotion and rollback -----------------------------------------------------------
+
+    def promote(
+        self, model: str, version: int, *, actor: str, reason: str,
+        evaluation: Mapping[str, Any] | None = None,
+    ) -> ModelPromoted:
+        """Make ``version`` the champion in one transaction; return the event to publish."""
+        with self._changing(model) as session:
+            target = self._version_row(session, model, version)
+            if target.status == "champion":
+                raise RegistryError(f"{model} v{version} is already the champion")
+            if target.status == "failed" or not target.artifact_uri or not target.sha256:
+                raise RegistryError(f"{model} v{version} has no usable artifact ({target.status})")
+            current = self._champion_row(session, model)
+            now = self._now()
+            if current is not None:
+                current.status = "archived"
+                session.flush()
+            target.status, target.champion_since = "champion", now
+            target.note = reason[:10_000]
+            if evaluation is not None:
+                target.evaluation = dict(evaluation)
+            session.flush()
+            event = ModelPromoted(
+                event_id=new_event_id(), model=model, version=version,
+                previous_version=current.version if current is not None else None,
+                artifact_uri=target.artifact_uri, sha256=target.sha256, actor=actor,
+                reason=reason, timestamp=now,
+            )
+            self._audit(session, "promote", version, event.previous_version, actor, reason,
+                        event.model_dump(mode="json"), model, now)
+        log.info("promoted %s v%d", model, version, extra={"actor": actor, "reason": reason})
+        return event
+
+    def rollback(
+        self, model: str, *, actor: str, reason: str, to_version: int | None = None
+    ) -> ModelRolledBack:
+        """Restore the previous champion (or ``to_version``); the current one is rejected."""
+        with self._changing(model) as session:
+            current = self._champion_row(session, model)
+            if current is None:
+                raise RegistryError(f"{model} has no champion to roll back")
+            if to_version is not None:
+                target = self._version_row(session, model, to_version)
+            else:
+                found = session.execute(
+                    select(RegistryVersionRow)
+                    .where(RegistryVersionRow.model == model,
+                           RegistryVersionRow.status == "archived",
+                           RegistryVersionRow.champion_since.is_not(None))
+                    .order_by(RegistryVersionRow.champion_since.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                if found is None:
+                    raise RegistryError(f"{model} has no former champion to roll back to")
+                target = found
+            if target.version == current.version:
+                raise RegistryError(f"{model} v{target.version} is already the champion")
+            if target.status == "failed" or not target.artifact_uri or not target.sha256:
+                raise RegistryError(f"{model} v{target.version} has no usable artifact")
+            now = self._now()
+            current.status, current.note = "rejected", f"rolled back: {reason}"[:10_000]
+            session.flush()
+            target.status, target.champion_since = "champion", now
+            session.flush()
+            event = ModelRolledBack(
+                event_id=new_event_id(), model=model, version=target.version,
+                from_version=current.version, artifact_uri=target.artifact_uri,
+                sha256=target.sha256, actor=actor, reason=reason, timestamp=now,
+            )
+            self._audit(session, "rollback", target.version, current.version, actor, reason,
+                        event.model_dump(mode="json"), model, now)
+        log.warning("rolled back %s v%d -> v%d", model, event.from_version, event.version,
+                    extra={"actor": actor, "reason": reason})
+        return event
+
+    @contextmanager
+    def _changing(self, model: str) -> Iterator[Session]:
+        """A transaction that holds the model's row lock (PostgreSQL) while it changes."""
+        try:
+            with self.db.session() as session:
+                row = session.execute(
+                    select(RegistryModelRow).where(RegistryModelRow.name == model)
+                    .with_for_update()
+                ).scalar_one_or_none()
+                if row is None:
+                    raise RegistryError(f"unknown model {model!r}")
+                yield session
+        except StoreError as exc:
+            if _is_conflict(exc):
+                raise RegistryError(f"{model} changed concurrently; try again") from exc
+            raise
+
+    def _audit(
+        self, session: Session, action: str, version: int, from_version: int | None, actor: str,
+        reason: str, event: dict[str, Any], model: str, at: datetime,
+    ) -> None:
+        session.add(RegistryAuditRow(
+            model=model, action=action, version=version, from_version=from_version,
+            actor=actor, reason=reason, at=at, event=event, published_at=None,
+        ))
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def unpublished(self) -> list[AuditEntry]:
+        stmt = (select(RegistryAuditRow).where(RegistryAuditRow.published_at.is_(None))
+                .order_by(RegistryAuditRow.id))
+        with self.db.session() as session:
+            return [AuditEntry.of(r) for r in session.execute(stmt).scalars()]
+
+    def mark_published(self, audit_ids: Sequence[int]) -> None:
+        if not audit_ids:
+            return
+        with self.db.session() as session:
+            session.execute(
+                update(RegistryAuditRow)
+                .where(RegistryAuditRow.id.in_(list(audit_ids)),
+                       RegistryAuditRow.published_at.is_(None))
+                .values(published_at=self._now())
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def champion(self, model: str) -> VersionInfo | None:
+        with self.db.session() as session:
+            row = self._champion_row(session, model)
+            return VersionInfo.of(row) if row is not None else None
+
+    def version(self, model: str, version: int) -> VersionInfo:
+        with self.db.session() as session:
+            return VersionInfo.of(self._version_row(session, model, version))
+
+    def versions(self, model: str) -> list[VersionInfo]:
+        stmt = (select(RegistryVersionRow).where(RegistryVersionRow.model == model)
+                .order_by(RegistryVersionRow.version))
+        with self.db.session() as session:
+            return [VersionInfo.of(r) for r in session.execute(stmt).scalars()]
+
+    def models(self) -> list[ModelSummary]:
+        with self.db.session() as session:
+            models = list(session.execute(
+                select(RegistryModelRow).order_by(RegistryModelRow.name)).scalars())
+            counts = dict(session.execute(
+                select(RegistryVersionRow.model, func.count()).group_by(RegistryVersionRow.model)
+            ).tuples().all())
+            latest = dict(session.execute(
+                select(RegistryVersionRow.model, func.max(RegistryVersionRow.version))
+                .group_by(RegistryVersionRow.model)
+            ).tuples().all())
+            champions = dict(session.execute(
+                select(RegistryVersionRow.model, RegistryVersionRow.version)
+                .where(RegistryVersionRow.status == "champion")
+            ).tuples().all())
+        return [ModelSummary(m.name, m.task, champions.get(m.name), counts.get(m.name, 0),
+                             latest.get(m.name)) for m in models]
+
+    def audit(self, model: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        """Promotions and rollbacks, newest first."""
+        stmt = select(RegistryAuditRow).order_by(RegistryAuditRow.id.desc())
+        if model is not None:
+            stmt = stmt.where(RegistryAuditRow.model == model)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.db.session() as session:
+            return [AuditEntry.of(r) for r in session.execute(stmt).scalars()]
+
+    def _champion_row(self, session: Session, model: str) -> RegistryVersionRow | None:
+        return session.execute(
+            select(RegistryVersionRow).where(RegistryVersionRow.model == model,
+                                             RegistryVersionRow.status == "champion")
+        ).scalar_one_or_none()
+
+    def _version_row(self, session: Session, model: str, version: int) -> RegistryVersionRow:
+        row = session.execute(
+            select(RegistryVersionRow).where(RegistryVersionRow.model == model,
+                                             RegistryVersionRow.version == version)
+        ).scalar_one_or_none()
+        if row is None:
+            raise RegistryError(f"{model} has no version {version}")
+        return row

@@ -1,0 +1,279 @@
+"""One retraining run, start to finish: data, training, champion vs challenger, decision.
+
+:class:`Retrainer` is what every trigger (a schedule, a ``RetrainRequested``, a person)
+ends up calling. A run
+
+1. claims the model (a second run of the same model at the same time is recorded as skipped),
+2. builds the dataset from the stored labelled examples (too few: the run fails),
+3. allocates the next version as a candidate and lets the trainer write its artifact,
+4. reloads the artifact the way serving will, scores it and the champion on the same held-out
+   slice, and decides,
+5. promotes it (one transaction, then ``on_change`` publishes) or records it as rejected.
+
+Any exception on the way (a trainer bug, NaN losses, out of memory, a corrupt artifact) marks
+the version and the run failed, with the error and the run's log; the champion is only ever
+touched by the promotion in step 5, so a failed run leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from retrain.dataset import Dataset, DatasetPlan, Example, build_dataset
+from retrain.decision import Decision, Evaluation, decide, promotion_metric
+from retrain.registry import Registry, VersionInfo
+from retrain.runs import RunStore
+from retrain.scoring import score
+from retrain.trainer import EpochReport, Trainer, TrainingJob
+from streams.artifacts import Artifact, artifact_path, load_artifact
+from streams.errors import ArtifactError, DriftloopError, SchemaError, TrainingError
+from streams.events import ModelPromoted
+from streams.nn import pick_device
+from streams.settings import RetrainSettings
+from streams.store import EventStore, ExampleRow
+
+log = logging.getLogger(__name__)
+
+ACTOR = "driftloop"
+_REQUEST_STATUS = {"succeeded": "done", "failed": "failed", "skipped": "skipped"}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Why a run happens: ``request`` (with the request's reasons), ``schedule`` or ``manual``."""
+
+    kind: str
+    request_id: str | None = None
+    reasons: tuple[str, ...] = ()
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "request_id": self.request_id, "reasons": list(self.reasons),
+                "evidence": dict(self.evidence)}
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    status: str
+    decision: str | None = None
+    version: int | None = None
+    reason: str = ""
+    event: ModelPromoted | None = None
+
+
+class Journal:
+    """The log of one run, kept with the run in the database."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._now = clock
+        self._lines: list[str] = []
+
+    def write(self, message: str) -> None:
+        self._lines.append(f"{self._now().isoformat(timespec='seconds')} {message}")
+        log.debug(message)
+
+    def epoch(self, report: EpochReport) -> None:
+        self.write(f"epoch {report.epoch}/{report.epochs} train_loss={report.train_loss:.5f} "
+                   f"val_loss={report.val_loss:.5f} best={report.best_epoch}")
+
+    def text(self) -> str:
+        return "\n".join(self._lines) + "\n"
+
+
+def code_version() -> str:
+    """driftloop's package version, plus the git commit when running from a checkout."""
+    try:
+        version = importlib.metadata.version("driftloop")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    git = Path(__file__).resolve().parents[1] / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if head.startswith("ref: "):
+            head = (git / head[5:]).read_text().strip()
+        return f"{version}+{head[:12]}"
+    except OSError:
+        return version
+
+
+def examples_of(rows: list[ExampleRow]) -> list[Example]:
+    return [Example(r.request_id, r.features, r.label, r.prediction_timestamp, r.label_source)
+            for r in rows]
+
+
+class Retrainer:
+    """Runs retraining for any model; safe to call from several threads at once."""
+
+    def __init__(
+        self,
+        settings: RetrainSettings,
+        *,
+        artifacts: Path,
+        store: EventStore,
+        registry: Registry,
+        runs: RunStore,
+        trainer: Trainer,
+        trainer_name: str,
+        on_change: Callable[[], object] = lambda: None,
+        clock: Callable[[], datetime] | None = None,
+        stop: threading.Event | None = None,
+        version_of_code: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.artifacts = artifacts
+        self.store = store
+        self.registry = registry
+        self.runs = runs
+        self.trainer = trainer
+        self.trainer_name = trainer_name
+        self._on_change = on_change
+        self._now = clock or (lambda: datetime.now(UTC))
+        self._stop = stop or threading.Event()
+        self._code_version = version_of_code or code_version()
+        self._plan = DatasetPlan.from_settings(settings)
+
+    def run_request(self, event_id: str) -> RunOutcome | None:
+        """Serve one stored RetrainRequested, unless it was already claimed (then None)."""
+        request = self.runs.claim_request(event_id)
+        if request is None:
+            log.info("retrain request already handled", extra={"request": event_id})
+            return None
+        outcome = self.run(
+            request.model,
+            Trigger("request", event_id, request.reasons, request.evidence),
+        )
+        self.runs.finish_request(event_id, status=_REQUEST_STATUS[outcome.status],
+                                 run_id=outcome.run_id)
+        return outcome
+
+    def run(self, model: str, trigger: Trigger) -> RunOutcome:
+        start = self.runs.start(model, trigger.kind, trigger.request_id)
+        if start.skipped is not None:
+            log.warning("retraining skipped", extra={"model": model, "reason": start.skipped})
+            return RunOutcome(start.run_id, "skipped", reason=start.skipped)
+        journal = Journal(self._now)
+        journal.write(f"run {start.run_id} of {model} ({trigger.kind}"
+                      f"{': ' + ', '.join(trigger.reasons) if trigger.reasons else ''})")
+        allocated: list[int] = []
+        try:
+            return self._run(model, trigger, start.run_id, journal, allocated)
+        except Exception as exc:  # every failure is recorded; the champion stays as it was
+            version = allocated[0] if allocated else None
+            error = f"{type(exc).__name__}: {exc}"
+            journal.write(f"failed: {error}")
+            if not isinstance(exc, DriftloopError):
+                journal.write(traceback.format_exc())
+            if version is not None and self.registry.version(model, version).status == "candidate":
+                self.registry.fail(model, version, note=error)
+            self.runs.finish(start.run_id, status="failed", version=version,
+                             device=self.trainer.device, error=error, log=journal.text())
+            log.warning("retraining failed", extra={"model": model, "error": error})
+            return RunOutcome(start.run_id, "failed", version=version, reason=error)
+
+    def _run(
+        self, model: str, trigger: Trigger, run_id: int, journal: Journal, allocated: list[int]
+    ) -> RunOutcome:
+        rows = self.store.examples(model, limit=self.settings.max_examples)
+        dataset = build_dataset(model, examples_of(rows), self._plan)
+        journal.write(
+            f"{len(rows)} labelled examples: train {len(dataset.train)} (older "
+            f"{dataset.older_sampled}), validation {len(dataset.validation)}, holdout "
+            f"{len(dataset.holdout)}; task {dataset.task}"
+        )
+        self.registry.ensure_model(model, dataset.task)
+        champion = self.registry.champion(model)
+        lineage = {
+            "data": dataset.lineage(),
+            "trigger": trigger.record(),
+            "parent_version": champion.version if champion is not None else None,
+            "code_version": self._code_version,
+            "run_id": run_id,
+        }
+        version = self.registry.create_version(
+            model, trainer=self.trainer_name, hyperparameters=self.trainer.hyperparameters(),
+            code_version=self._code_version, run_id=run_id, lineage=lineage,
+            parent_version=champion.version if champion is not None else None,
+        )
+        allocated.append(version)
+        journal.write(f"training {model} v{version} with {self.trainer_name} on "
+                      f"{self.trainer.device}")
+        job = TrainingJob(dataset, version, artifact_path(self.artifacts, model, version),
+                          lineage, progress=journal.epoch, should_stop=self._stop.is_set)
+        written = self.trainer.fit(job)
+        artifact = load_artifact(written.path, expected_sha256=written.sha256)
+        self.registry.attach_artifact(
+            model, version, artifact_uri=artifact.uri, sha256=artifact.sha256,
+            metrics=artifact.manifest.metrics, lineage=artifact.manifest.lineage,
+        )
+        journal.write(f"artifact {artifact.uri} sha256 {artifact.sha256}")
+        decision = self._decide(dataset, artifact, champion, journal)
+        journal.write(("promote: " if decision.promote else "reject: ") + decision.reason)
+        metrics = {"validation": dict(artifact.manifest.metrics), "holdout": decision.record()}
+        event = None
+        if decision.promote:
+            event = self.registry.promote(
+                model, version, actor=ACTOR, reason=f"{trigger.kind}: {decision.reason}",
+                evaluation=decision.record(),
+            )
+            self._publish(journal)
+        else:
+            self.registry.reject(model, version, evaluation=decision.record(),
+                                 note=decision.reason)
+        verdict = "promoted" if decision.promote else "rejected"
+        self.runs.finish(run_id, status="succeeded", decision=verdict, version=version,
+                         device=self.trainer.device, metrics=metrics, log=journal.text())
+        log.info("retraining finished", extra={"model": model, "version": version,
+                                                "decision": verdict})
+        return RunOutcome(run_id, "succeeded", verdict, version, decision.reason, event)
+
+    def _decide(
+        self, dataset: Dataset, artifact: Artifact, champion: VersionInfo | None,
+        journal: Journal,
+    ) -> Decision:
+        device = pick_device(self.settings.device)
+        metric = promotion_metric(dataset.task, self.settings.promotion_metric)
+        challenger = score(artifact, dataset.holdout, device).evaluation
+        if challenger.finite and metric not in challenger.metrics:
+            raise TrainingError(f"promotion metric {metric!r} does not apply to {dataset.task}")
+        journal.write(f"challenger on holdout: {dict(challenger.metrics)}")
+        theirs: Evaluation | None = None
+        error: str | None = None
+        if champion is not None:
+            theirs, error = self._score_champion(champion, dataset, metric, device)
+            journal.write(f"champion v{champion.version} on holdout: "
+                          f"{dict(theirs.metrics) if theirs else error}")
+        return decide(challenger, theirs, task=dataset.task, metric=metric,
+                      margin=self.settings.promotion_margin, champion_error=error)
+
+    def _score_champion(
+        self, champion: VersionInfo, dataset: Dataset, metric: str, device: Any
+    ) -> tuple[Evaluation | None, str | None]:
+        if champion.artifact_uri is None:
+            return None, "it has no artifact"
+        try:
+            artifact = load_artifact(champion.artifact_uri, expected_sha256=champion.sha256)
+            if artifact.manifest.task != dataset.task:
+                return None, f"it is a {artifact.manifest.task} model"
+            evaluation = score(artifact, dataset.holdout, device).evaluation
+        except (ArtifactError, SchemaError) as exc:
+            return None, str(exc)
+        problems = evaluation.problems(dataset.task)
+        if problems or metric not in evaluation.metrics:
+            return None, "; ".join(problems) or f"no {metric}"
+        return evaluation, None
+
+    def _publish(self, journal: Journal) -> None:
+        try:
+            self._on_change()
+        except DriftloopError as exc:  # the outbox keeps the event; it is re-sent later
+            journal.write(f"publishing deferred: {exc}")
+            log.warning("could not publish a model update yet", extra={"error": str(exc)})

@@ -1,0 +1,85 @@
+"""The trainer interface, and loading a trainer by import path.
+
+A trainer turns a :class:`~retrain.dataset.Dataset` into a model artifact in the format of
+:mod:`streams.artifacts` (what serving loads). The built-in one is
+:class:`retrain.mlp.MLPTrainer`; any other is named in ``settings.retrain.trainer`` as
+``"package.module:Factory"``, where ``Factory(settings.retrain)`` returns an object with the
+members of :class:`Trainer`. A trainer writes its artifact under ``job.path`` (with
+:func:`streams.artifacts.write_artifact`), reports progress through ``job.progress`` when given,
+checks ``job.should_stop()`` between epochs, and raises :class:`~streams.errors.TrainingError`
+when training cannot succeed (NaN loss, no usable data).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from retrain.dataset import Dataset
+from streams.artifacts import Artifact
+from streams.errors import ConfigError
+from streams.settings import RetrainSettings
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """Where training stands after one epoch."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    best_epoch: int
+
+
+Progress = Callable[[EpochReport], None]
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One fit: the data, which version it becomes, where to write it, and what it came from."""
+
+    dataset: Dataset
+    version: int
+    path: Path
+    lineage: Mapping[str, Any] = field(default_factory=dict)
+    progress: Progress | None = None
+    should_stop: Callable[[], bool] = _never
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """Fits a model on a dataset and returns its verified artifact."""
+
+    @property
+    def device(self) -> str:
+        """Where it trains ('cpu', 'cuda', ...), recorded with each run."""
+        ...
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The settings that shaped the model, recorded with each version."""
+        ...
+
+    def fit(self, job: TrainingJob) -> Artifact: ...
+
+
+def load_trainer(path: str, settings: RetrainSettings) -> Trainer:
+    """Import ``module:attr`` and call it with the retrain settings; refuse non-trainers."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"trainer must be 'module:attr', got {path!r}")
+    try:
+        factory: Any = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import trainer {path!r}: {exc}") from exc
+    trainer = factory(settings)
+    if not isinstance(trainer, Trainer):
+        raise ConfigError(f"{path!r} did not build a trainer (needs device, hyperparameters, fit)")
+    return trainer

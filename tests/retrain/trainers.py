@@ -1,0 +1,71 @@
+"""Trainers plugged in by import path (``settings.retrain.trainer``) to exercise failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from retrain.mlp import MLPTrainer
+from retrain.trainer import TrainingJob
+from streams.artifacts import Artifact
+from streams.settings import RetrainSettings
+
+
+class FailingTrainer:
+    """A trainer with a bug."""
+
+    def __init__(self, settings: RetrainSettings) -> None:
+        self.settings = settings
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {}
+
+    def fit(self, job: TrainingJob) -> Artifact:
+        raise RuntimeError("trainer bug: index out of range")
+
+
+class OutOfMemoryTrainer(FailingTrainer):
+    """A fit that runs out of GPU memory."""
+
+    def fit(self, job: TrainingJob) -> Artifact:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+class GatedTrainer(MLPTrainer):
+    """Holds every fit until ``GATE`` opens; ``ENTERED`` says one is waiting."""
+
+    GATE = threading.Event()
+    ENTERED = threading.Event()
+
+    def fit(self, job: TrainingJob) -> Artifact:
+        GatedTrainer.ENTERED.set()
+        if not GatedTrainer.GATE.wait(60):
+            raise TimeoutError("gate never opened")
+        return super().fit(job)
+
+
+class TracingTrainer(MLPTrainer):
+    """The MLP, but a request's evidence can ask it to log each fit to a file and to stall.
+
+    ``evidence = {"trace": path}`` appends the request id to ``path`` when a fit starts;
+    ``"stall": marker`` then touches ``marker`` and sleeps (so a test can SIGKILL mid-run).
+    """
+
+    def fit(self, job: TrainingJob) -> Artifact:
+        trigger = job.lineage.get("trigger", {})
+        evidence = trigger.get("evidence", {})
+        if "trace" in evidence:
+            with Path(evidence["trace"]).open("a") as f:
+                f.write(f"{trigger.get('request_id')}\n")
+        if "stall" in evidence:
+            Path(evidence["stall"]).touch()
+            time.sleep(600)
+        return super().fit(job)
