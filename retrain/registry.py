@@ -338,17 +338,17 @@ class Registry:
         with self.db.session() as session:
             models = list(session.execute(
                 select(RegistryModelRow).order_by(RegistryModelRow.name)).scalars())
-            counts = dict(session.execute(
+            counts: dict[str, int] = dict(session.execute(
                 select(RegistryVersionRow.model, func.count()).group_by(RegistryVersionRow.model)
-            ).tuples().all())
-            latest = dict(session.execute(
+            ).all())
+            latest: dict[str, int] = dict(session.execute(
                 select(RegistryVersionRow.model, func.max(RegistryVersionRow.version))
                 .group_by(RegistryVersionRow.model)
-            ).tuples().all())
-            champions = dict(session.execute(
+            ).all())
+            champions: dict[str, int] = dict(session.execute(
                 select(RegistryVersionRow.model, RegistryVersionRow.version)
                 .where(RegistryVersionRow.status == "champion")
-            ).tuples().all())
+            ).all())
         return [ModelSummary(m.name, m.task, champions.get(m.name), counts.get(m.name, 0),
                              latest.get(m.name)) for m in models]
 
