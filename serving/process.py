@@ -1,0 +1,203 @@
+"""The serving process: wait for a champion, then turn requests into predictions until stopped.
+
+Wiring, in order:
+
+1. an :class:`~serving.updates.UpdateFollower` thread reads the model-updates topic from the
+   beginning, loads the current champion (or the ``--artifact`` fallback) and keeps swapping;
+2. until a model is loaded the process waits without joining the consumer group, so its
+   requests stay with the other members;
+3. a :class:`~streams.consumer.ConsumerLoop` in group ``<prefix>.serving.<model>`` feeds
+   micro-batches of at most ``serving.max_batch`` requests to the
+   :class:`~serving.handler.PredictionHandler`, and commits after the producer flushed.
+
+Several processes in one group share the partitions; each follows the updates on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from kafka.errors import KafkaError
+
+from serving.canary import RecentRequests
+from serving.handler import PredictionHandler
+from serving.model import ModelHolder
+from serving.swap import Swapper
+from serving.updates import UpdateFollower
+from streams.codec import Decoder
+from streams.consumer import ConsumerLoop, LoopStats
+from streams.errors import BrokerError, DriftloopError
+from streams.events import InferenceRequest
+from streams.metrics import serve_metrics
+from streams.nn import pick_device
+from streams.producer import Producer
+from streams.settings import Settings
+from streams.topics import Topic, TopicNames
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def group_id(settings: Settings, model: str) -> str:
+    """The consumer group every serving process of ``model`` joins."""
+    return f"{settings.topics.prefix}.serving.{model}"
+
+
+class ServingProcess:
+    """One serving process for one model; :meth:`run` blocks until :meth:`stop`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: str,
+        artifact: Path | None = None,
+        instance: str | None = None,
+        device: str | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self.instance = instance or f"{socket.gethostname()}-{os.getpid()}"
+        self.names = TopicNames(settings.topics.prefix)
+        self.holder = ModelHolder()
+        self.recent = RecentRequests(settings.serving.canary_size)
+        self._artifact = artifact
+        self._device = pick_device(device)
+        self._clock = clock
+        self._stop = threading.Event()
+        self._loop: ConsumerLoop[InferenceRequest] | None = None
+        self.stats = LoopStats()
+
+    def stop(self) -> None:
+        """Finish the current batch, commit it and return from :meth:`run`."""
+        self._stop.set()
+        loop = self._loop
+        if loop is not None:
+            loop.stop()
+
+    def run(self) -> LoopStats:
+        threads = self.settings.serving.cpu_threads
+        if threads and self._device.type == "cpu":
+            torch.set_num_threads(threads)
+        kafka = self.settings.kafka
+        client = f"{kafka.client_id}-serving-{self.instance}"
+        updates_producer = Producer(kafka, client_id=f"{client}-updates")
+        follower = UpdateFollower(
+            kafka,
+            topic=self.names(Topic.MODEL_UPDATES),
+            swapper=Swapper(self.model, self.holder, self.recent, device=self._device),
+            producer=updates_producer,
+            instance=self.instance,
+            clock=self._clock,
+            fallback=self._artifact,
+        )
+        follower.start()
+        try:
+            if self._wait_for_model(follower):
+                self._serve(follower)
+        finally:
+            follower.stop()
+            updates_producer.close()
+        return self.stats
+
+    def _wait_for_model(self, follower: UpdateFollower) -> bool:
+        interval = self.settings.serving.wait_for_model_s
+        while not self._stop.is_set():
+            self._check(follower)
+            if self.holder.wait(interval) is not None:
+                return True
+        return False
+
+    def _serve(self, follower: UpdateFollower) -> None:
+        kafka = self.settings.kafka.model_copy(
+            update={"max_poll_records": self.settings.serving.max_batch})
+        requests = self.names(Topic.REQUESTS)
+        client_id = f"{kafka.client_id}-serving-{self.instance}"
+        with ExitStack() as cleanup:
+            producer = Producer(kafka, client_id=client_id)
+            cleanup.callback(producer.close)
+            handler = PredictionHandler(
+                model=self.model, holder=self.holder, recent=self.recent, producer=producer,
+                topic=self.names(Topic.PREDICTIONS), clock=self._clock,
+            )
+            loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
+                kafka,
+                topics=[requests],
+                group_id=group_id(self.settings, self.model),
+                decoders={requests: Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes,
+                                            models=self.settings.models)},
+                handler=handler,
+                producer=producer,
+                dead_letter_topic=self.names(Topic.DEAD_LETTER),
+                client_id=client_id,
+                consumer_options={"fetch_max_wait_ms": self.settings.serving.fetch_max_wait_ms},
+            )
+            cleanup.callback(loop.close)
+            handler.consumer = loop.consumer
+            self._loop, self.stats = loop, loop.stats
+            self._await_metadata(loop, requests)
+            log.info("serving", extra={"model": self.model, "instance": self.instance,
+                                       "device": str(self._device)})
+            while not self._stop.is_set():
+                loop.run_once()
+                self._check(follower)
+
+    def _await_metadata(self, loop: ConsumerLoop[InferenceRequest], topic: str) -> None:
+        """Fetch ``topic``'s partitions before the first poll joins the group.
+
+        kafka-python may otherwise elect this member group leader before it knows the
+        topic's partitions, assign nobody anything and never notice (seen with 3.0 on a
+        freshly created topic).
+        """
+        deadline = time.monotonic() + self.settings.kafka.request_timeout_ms / 1000
+        while not self._stop.is_set():
+            try:
+                if loop.consumer.partitions_for_topic(topic):
+                    return
+            except KafkaError as exc:
+                log.warning("cannot read topic metadata yet", extra={"error": str(exc)})
+            if time.monotonic() > deadline:
+                raise BrokerError(f"topic {topic} does not exist")
+            time.sleep(0.2)
+
+    @staticmethod
+    def _check(follower: UpdateFollower) -> None:
+        error = follower.error
+        if error is None:
+            return
+        if isinstance(error, DriftloopError):
+            raise error
+        raise BrokerError(f"the model-updates follower failed: {error}") from error
+
+
+def run_serving(
+    settings: Settings,
+    *,
+    model: str,
+    artifact: Path | None = None,
+    device: str | None = None,
+    stop: threading.Event | None = None,
+) -> LoopStats:
+    """Serve ``model`` until ``stop`` is set; expose metrics when a port is configured."""
+    serve_metrics(settings.serving.metrics_port)
+    process = ServingProcess(settings, model=model, artifact=artifact, device=device)
+    if stop is not None:
+        def _relay() -> None:
+            stop.wait()
+            process.stop()
+
+        threading.Thread(target=_relay, name="serving-stop", daemon=True).start()
+    return process.run()
