@@ -19,14 +19,12 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
-from kafka.errors import KafkaError
 
 from serving.canary import RecentRequests
 from serving.handler import PredictionHandler
@@ -148,30 +146,11 @@ class ServingProcess:
             cleanup.callback(loop.close)
             handler.consumer = loop.consumer
             self._loop, self.stats = loop, loop.stats
-            self._await_metadata(loop, requests)
             log.info("serving", extra={"model": self.model, "instance": self.instance,
                                        "device": str(self._device)})
             while not self._stop.is_set():
                 loop.run_once()
                 self._check(follower)
-
-    def _await_metadata(self, loop: ConsumerLoop[InferenceRequest], topic: str) -> None:
-        """Fetch ``topic``'s partitions before the first poll joins the group.
-
-        kafka-python may otherwise elect this member group leader before it knows the
-        topic's partitions, assign nobody anything and never notice (seen with 3.0 on a
-        freshly created topic).
-        """
-        deadline = time.monotonic() + self.settings.kafka.request_timeout_ms / 1000
-        while not self._stop.is_set():
-            try:
-                if loop.consumer.partitions_for_topic(topic):
-                    return
-            except KafkaError as exc:
-                log.warning("cannot read topic metadata yet", extra={"error": str(exc)})
-            if time.monotonic() > deadline:
-                raise BrokerError(f"topic {topic} does not exist")
-            time.sleep(0.2)
 
     @staticmethod
     def _check(follower: UpdateFollower) -> None:

@@ -140,11 +140,30 @@ class ConsumerLoop(Generic[E]):
         options.update(consumer_options or {})
         try:
             self._consumer = KafkaConsumer(**options)
+            self._await_topics(settings.request_timeout_ms / 1000)
             self._consumer.subscribe(self._topics)
         except KafkaError as exc:
             raise BrokerError(
                 f"cannot consume from Kafka at {settings.bootstrap_servers}: {exc}"
             ) from exc
+
+    def _await_topics(self, timeout_s: float) -> None:
+        """Know every topic's partitions before joining the group.
+
+        A group leader that assigns before it has the metadata of a freshly created topic
+        assigns nothing, and the group then idles with no partitions.
+        """
+        deadline = time.monotonic() + timeout_s
+        missing = list(self._topics)
+        while True:
+            self._consumer.topics()  # refreshes cluster metadata
+            missing = [t for t in missing if not self._consumer.partitions_for_topic(t)]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                self._consumer.close()
+                raise BrokerError(f"topics do not exist: {', '.join(missing)}")
+            self._sleep(0.2)
 
     @property
     def consumer(self) -> KafkaConsumer:
