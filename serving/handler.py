@@ -38,6 +38,7 @@ class PredictionHandler:
         *,
         model: str,
         holder: ModelHolder,
+        others: frozenset[str] = frozenset(),
         recent: RecentRequests,
         producer: Producer,
         topic: str,
@@ -46,6 +47,7 @@ class PredictionHandler:
         wall_ms: Callable[[], float] = lambda: time.time() * 1000.0,
     ) -> None:
         self._model = model
+        self._others = others
         self._holder = holder
         self._recent = recent
         self._producer = producer
@@ -61,12 +63,14 @@ class PredictionHandler:
         served = self._holder.current
         if served is None:
             raise NoModelError("no model is loaded")
-        requests = [r.event for r in batch.records]
+        # Requests for the deployment's other models belong to their own serving groups.
+        records = [r for r in batch.records if r.event.model not in self._others]
+        requests = [r.event for r in records]
         outcomes = predict_batch(served, requests, now=self._clock(), started_s=started,
                                  timer=self._timer)
         inference_s = self._timer() - started
         sent = 0
-        for record, outcome in zip(batch.records, outcomes, strict=True):
+        for record, outcome in zip(records, outcomes, strict=True):
             if isinstance(outcome, Prediction):
                 self._producer.send(self._topic, outcome, key=outcome.request_id)
                 sent += 1

@@ -129,6 +129,7 @@ class ServingProcess:
             cleanup.callback(producer.close)
             handler = PredictionHandler(
                 model=self.model, holder=self.holder, recent=self.recent, producer=producer,
+                others=frozenset(self.settings.models) - {self.model},
                 topic=self.names(Topic.PREDICTIONS), clock=self._clock,
             )
             loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(

@@ -134,6 +134,30 @@ def test_bad_requests_are_dead_lettered_with_their_reason_and_good_ones_answered
     assert "not 'fraud'" in errors["other-model"]
 
 
+def test_requests_for_the_deployments_other_models_are_left_to_their_servers(
+    tansu: BrokerInfo, deployment_factory: Callable[..., Deployment], tmp_path: Path
+) -> None:
+    dep = deployment_factory(tansu, models=("churn", "fraud"))
+    artifact = make_artifact(tmp_path / "artifacts", 2)
+    now = "2026-01-01T00:00:00Z"
+
+    def request(rid: str, model: str) -> bytes:
+        return encode(InferenceRequest.model_validate(
+            {"request_id": rid, "model": model, "features": row(1), "timestamp": now}))
+
+    payloads = [request("c1", "churn"), request("f1", "fraud"), request("s1", "spam"),
+                request("c2", "churn")]
+    produce_raw(dep.broker.bootstrap, dep.names(Topic.REQUESTS), payloads, key=None)
+    process = ServingProcess(dep.settings, model=MODEL, artifact=artifact.path, device="cpu")
+    with running(process):
+        out = predictions(dep.broker.bootstrap, dep.names(Topic.PREDICTIONS), expect=2)
+        dead = read_all(dep.broker.bootstrap, dep.names(Topic.DEAD_LETTER), expect=1)
+        wait_for(lambda: process.stats.consumed == 4, what="all four requests")
+    assert sorted(p.request_id for _, _, p in out) == ["c1", "c2"]
+    assert [dict(m.headers)["dl-reason"] for m in dead] == [b"unknown_model"]
+    assert [json.loads(m.value)["request_id"] for m in dead] == ["s1"]
+
+
 def test_a_redelivered_promotion_does_not_undo_a_rollback(
     broker: BrokerInfo, deployment_factory: Callable[..., Deployment], tmp_path: Path
 ) -> None:
