@@ -165,7 +165,8 @@ def _register_stages() -> None:
     """Add the subcommands of each stage (serving, monitor, retrain, dashboard)."""
     import importlib
 
-    for name in ("cmd_serving", "cmd_monitor", "cmd_retrain", "cmd_dashboard"):
+    for name in ("cmd_serving", "cmd_monitor", "cmd_retrain", "cmd_dashboard", "cmd_scenarios",
+                 "cmd_bench"):
         try:
             module = importlib.import_module(f"driftloop.{name}")
         except ModuleNotFoundError as exc:

@@ -1,0 +1,180 @@
+"""``driftloop bench adaptation``: the baselines over one scenario, as a table and a PNG plot.
+
+    driftloop bench adaptation --scenario abrupt
+    driftloop bench adaptation --scenario gradual --length 10000 --method hat --method periodic
+
+Every method runs prequentially over the same stream, with the scenario's label delay and
+feedback rate (see :mod:`driftloop.prequential`). The table goes to stdout; the plot, a JSON
+dump and a Markdown table go to ``--out-dir`` (default ``<home>/bench``) as
+``adaptation-<scenario>.{png,json,md}``.
+The real system's run is added to the same report with
+:func:`driftloop.adaptation.evaluate_system`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from driftloop import logs
+from driftloop.adaptation import (
+    DEFAULT_TOLERANCE,
+    DEFAULT_WINDOW,
+    AdaptationReport,
+    MethodResult,
+    run_adaptation,
+)
+from driftloop.learners import Method, default_methods
+from driftloop.scenarios import Scenario, get_scenario
+from streams.errors import DriftloopError
+from streams.settings import Settings
+
+# Wide enough for the table when stdout is not a terminal (rich would assume 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True)
+
+bench_app = typer.Typer(help="Measure driftloop against baselines.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench`` (with ``bench adaptation``) to the ``driftloop`` command."""
+    app.add_typer(bench_app, name="bench")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        err.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    logs.configure(settings.log_level)
+    return settings
+
+
+def run_baselines(
+    settings: Settings,
+    scenario: Scenario,
+    *,
+    methods: Sequence[str] = (),
+    period: int = 2_000,
+    window: int = DEFAULT_WINDOW,
+    tolerance: float = DEFAULT_TOLERANCE,
+    jobs: int = 1,
+    console: Console = err,
+) -> AdaptationReport:
+    """Run the chosen baselines (all when ``methods`` is empty) with a progress bar."""
+    chosen = _choose(default_methods(settings.retrain, seed=scenario.seed, period=period),
+                     methods)
+    events = scenario.length - scenario.warmup
+    with Progress(TextColumn("{task.description:<42}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console,
+                  transient=False) as bar:
+        tasks = {m.key: bar.add_task(m.name, total=events, note="") for m in chosen}
+
+        def progress(method: Method, n: int) -> None:
+            bar.update(tasks[method.key], completed=n)
+
+        def done(result: MethodResult) -> None:
+            accuracy = "-" if result.accuracy is None else f"{100 * result.accuracy:.1f}%"
+            bar.update(tasks[result.key], completed=events,
+                       note=f"{accuracy} in {result.seconds:.0f}s")
+
+        return run_adaptation(scenario, chosen, window=window, tolerance=tolerance,
+                              jobs=jobs, progress=progress, done=done)
+
+
+def _choose(available: list[Method], keys: Sequence[str]) -> list[Method]:
+    if not keys:
+        return available
+    by_key = {m.key: m for m in available}
+    unknown = [k for k in keys if k not in by_key]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown method {', '.join(unknown)}; choose from {', '.join(by_key)}",
+            param_hint="--method",
+        )
+    return [by_key[k] for k in keys]
+
+
+def show(report: AdaptationReport, console: Console = out) -> None:
+    """Print the report's table."""
+    from driftloop.bench_report import HEADERS, LEGEND, caption, method_rows
+
+    table = Table(title=f"adaptation: {report.scenario.name}", caption=caption(report),
+                  caption_justify="left")
+    for i, header in enumerate(HEADERS):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for result in report.results:
+        for k, row in enumerate(method_rows(result, system=result.key == "driftloop")):
+            table.add_row(*row, end_section=k == len(result.recoveries) - 1)
+    console.print(table)
+    console.print(LEGEND, style="dim")
+
+
+def write(report: AdaptationReport, out_dir: Path) -> list[Path]:
+    """Write the PNG plot, the JSON dump and the Markdown table; return their paths."""
+    from driftloop.accuracy_plot import plot_accuracy
+    from driftloop.bench_report import dumps, markdown
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"adaptation-{report.scenario.name}"
+    png = plot_accuracy(report, stem.with_suffix(".png"))
+    data = stem.with_suffix(".json")
+    data.write_text(dumps(report))
+    table = stem.with_suffix(".md")
+    table.write_text(markdown(report))
+    return [png, data, table]
+
+
+@bench_app.command("adaptation")
+def adaptation(
+    scenario: Annotated[str, typer.Option(help="Scenario name (driftloop scenarios list).")],
+    length: Annotated[int | None, typer.Option(
+        help="Resize the scenario to this many events (drift points scale along).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    method: Annotated[list[str] | None, typer.Option(
+        help="Run only these methods (initial, periodic, hat, arf, logreg); repeatable.")] = None,
+    period: Annotated[int, typer.Option(
+        help="Events between two refits of the periodic-retraining baseline.")] = 2_000,
+    window: Annotated[int, typer.Option(help="Events per accuracy window.")] = DEFAULT_WINDOW,
+    tolerance: Annotated[float, typer.Option(
+        help="Accuracy within this of the pre-drift level counts as recovered.")] = (
+        DEFAULT_TOLERANCE),
+    jobs: Annotated[int, typer.Option(help="Methods run at once, in worker processes.")] = 1,
+    out_dir: Annotated[Path | None, typer.Option(
+        help="Where the PNG, JSON and Markdown go [default: <home>/bench].")] = None,
+) -> None:
+    """Online learners and retraining baselines over one scenario, with delayed labels."""
+    settings = _settings()
+    try:
+        chosen = get_scenario(scenario)
+        if length is not None:
+            chosen = chosen.resized(length)
+        if seed is not None:
+            chosen = chosen.reseeded(seed)
+        report = run_baselines(settings, chosen, methods=method or (), period=period,
+                               window=window, tolerance=tolerance, jobs=jobs)
+    except DriftloopError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    show(report)
+    for path in write(report, out_dir or settings.home / "bench"):
+        err.print(f"wrote {path}")
+
+
+def main() -> None:
+    """``python -m driftloop.cmd_bench bench adaptation ...``, for when the CLI is not wired yet."""
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()
