@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from driftloop.stack import migrate_database
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction, ValueOutput
 from streams.store import EventStore, ExampleRow, FeedbackRow, LabelledExample, PredictionRow
@@ -32,7 +33,7 @@ def _feedback(i: int, label: str, *, event_id: str, source: str = "app",
 
 
 def test_migrations_are_idempotent(database: Database) -> None:
-    database.migrate()
+    migrate_database(database)
     assert EventStore(database).count(PredictionRow) == 0
 
 
