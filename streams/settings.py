@@ -233,6 +233,12 @@ class RetrainSettings(_Section):
     epochs: int = Field(30, gt=0, description="Most training epochs.")
     patience: int = Field(4, gt=0, description="Epochs without validation gain before stopping.")
     batch_size: int = Field(256, gt=0, description="Training batch size.")
+    min_batches: int = Field(
+        16, gt=0,
+        description="Fewest mini-batches per epoch: a small training set (a few hundred "
+        "examples after a drift) is cut into smaller batches, so that it still gets enough "
+        "optimiser steps.",
+    )
     learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
     hidden: tuple[int, ...] = Field((64, 64), description="Hidden layer widths of the MLP.")
     seed: int = Field(0, description="Seed for splits, initialisation and shuffling.")
@@ -288,6 +294,32 @@ class RetrainSettings(_Section):
         description="Torch CPU threads when training on the CPU; small tabular networks train "
         "fastest on one (see benchmarks/bench_train.py). None keeps torch's default.",
     )
+    change_point_z: float = Field(
+        5.0, gt=0,
+        description="A drift-triggered run dates the drift at the most significant rise of the "
+        "champion's error rate when its z-score reaches this, and then trains on (and judges "
+        "on) the examples since.",
+    )
+    drift_older_share: float = Field(
+        0.0, ge=0, le=1,
+        description="Share of a post-drift training set drawn from before the drift (instead "
+        "of older_share).",
+    )
+    drift_wait_s: float = Field(
+        1_800.0, ge=0,
+        description="Longest a drift-triggered run waits for min_examples labelled examples "
+        "since the drift; after it, it trains on the usual split.",
+    )
+    drift_retry_s: float = Field(
+        2.0, gt=0,
+        description="How often a drift-triggered run that waits for labels looks again.",
+    )
+    followup_growth: float = Field(
+        2.0, ge=0,
+        description="After a drift, retrain again each time the examples since it have grown "
+        "this many times over what the champion learnt from, until recent_examples of them "
+        "fill a training set; 1 or less disables these follow-up runs.",
+    )
 
 
 class DashboardSettings(_Section):
@@ -301,7 +333,8 @@ class DashboardSettings(_Section):
         description="User name -> password hash ('pbkdf2_sha256$iterations$salt$hash').",
     )
     address: str = Field(
-        "127.0.0.1", description="Address the dashboard listens on ('0.0.0.0' for every one)."
+        "127.0.0.1",
+        description="Address the dashboard listens on ('0.0.0.0' for all interfaces).",
     )
     oidc_provider: str | None = Field(
         None,

@@ -1,0 +1,426 @@
+"""The monitor's batch handler: store, join, windows, detectors, policy.
+
+It handles the batches of one consumer group over the predictions, feedback and model-updates
+topics (see :mod:`monitor.process`). Each batch:
+
+1. champion changes (``ModelPromoted``/``ModelRolledBack``) are read, with their manifests;
+2. predictions are stored (a different prediction for a stored request is dead-lettered as a
+   ``conflict``), then the batch goes through the :class:`monitor.join.Join`, whose misses
+   are looked up in the store; feedback with a label of the wrong type is dead-lettered, the
+   rest stored, and the joined examples upserted;
+3. the rows stored since the last batch are read back in store-id order — predictions into the
+   ``served`` windows, first-time labelled examples into the detectors, the ``labelled``
+   windows and the policy — and everything derived (cursors, window and detector state, closed
+   windows, alarms, retrain requests) is written in one transaction;
+4. closed windows are queued for their Evidently report in the drift worker; finished reports
+   are written back and fed to the policy;
+5. retrain requests and finished reports are published on the drift topic (an outbox), and
+   only then does the consumer loop commit the offsets.
+
+Every step is idempotent or derived from the store through cursors, so a batch replayed after a
+crash or a failed write changes nothing twice; in-memory state is reloaded from the database
+whenever a write fails.
+
+Limits: the monitor assumes it is the only writer of labelled examples and of its own tables —
+run one ``driftloop monitor`` per database (its cursors and state are not shared between
+instances). A label corrected after its example was first labelled updates the stored example,
+not the detectors or the window that already counted it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor import metrics
+from monitor.champion import Champion, champion_of
+from monitor.detectors import DetectorConfig, ErrorDetectors
+from monitor.drift_worker import DriftWorker, ReferenceSpec
+from monitor.join import ConflictError, Join, JoinConfig, key_of
+from monitor.performance import ErrorScale
+from monitor.policy import (
+    ChampionChanged,
+    DetectorFired,
+    LabelsArrived,
+    PolicyConfig,
+    RetrainPolicy,
+    Signal,
+    WindowDrift,
+    WindowScore,
+)
+from monitor.report_queue import ReportQueue
+from monitor.store import AlarmRecord, Changes, LabelledRow, MonitorStore
+from monitor.tables import DONE, PENDING, SKIPPED
+from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
+from streams.consumer import Batch, Record
+from streams.db import Database
+from streams.errors import BrokerError, StoreError
+from streams.events import Feedback, ModelPromoted, ModelRolledBack, Prediction
+from streams.producer import Producer
+from streams.settings import Settings
+from streams.store import EventStore
+from streams.topics import Topic, TopicNames
+
+log = logging.getLogger(__name__)
+
+CURSOR_CHUNK = 5_000
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _ModelState:
+    """Per-model detector state."""
+
+    def __init__(self, config: DetectorConfig) -> None:
+        self.detectors = ErrorDetectors(config)
+        self.scale = ErrorScale()
+        self.champion: Champion | None = None
+        self.window_alarms: dict[str, list[str]] = {}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "detectors": self.detectors.state(), "scale": self.scale.state(),
+            "champion": self.champion.as_dict() if self.champion else None,
+            "window_alarms": dict(self.window_alarms),
+        }
+
+
+class Monitor:
+    """The batch handler of ``driftloop monitor`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        producer: Producer,
+        worker: DriftWorker,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.monitor
+        self._clock = clock
+        self._producer = producer
+        self.reports = ReportQueue(worker, settings.monitor)
+        self._drift_topic = TopicNames(settings.topics.prefix)(Topic.DRIFT)
+        self.events = EventStore(db, clock=clock)
+        self.store = MonitorStore(db, clock=clock)
+        self.join = Join(JoinConfig(self.config.join_ttl_s, self.config.max_pending), self.store)
+        self.consumer: Any = None
+        self._detector_config = DetectorConfig.from_settings(self.config)
+        self._window_config = WindowConfig.from_settings(self.config)
+        self._policy_config = PolicyConfig.from_settings(self.config)
+        self._join_metrics = metrics.JoinExporter()
+        self._lag_at = 0.0
+        self._load()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """(Re)build every in-memory state from the database."""
+        state = self.store.load_state()
+        cursors = state.get("cursors", {})
+        self._served_cursor = int(cursors.get("served", 0))
+        self._labelled_cursor = int(cursors.get("labelled", 0))
+        self.served = Windows.from_state("served", self._window_config,
+                                         state.get("windows.served", {}))
+        self.labelled = Windows.from_state("labelled", self._window_config,
+                                           state.get("windows.labelled", {}))
+        self.policy = RetrainPolicy.from_state(self._policy_config, self._clock,
+                                               state.get("policy", {}))
+        self.models: dict[str, _ModelState] = {}
+        for key, value in state.items():
+            if key.startswith("model."):
+                self.models[key.removeprefix("model.")] = self._restore_model(
+                    key.removeprefix("model."), value)
+        self.reports.reload(self.store.pending_windows())
+        self._touched: set[str] = set()
+        self._outbox_dirty = True
+
+    def _restore_model(self, model: str, value: dict[str, Any]) -> _ModelState:
+        restored = _ModelState(self._detector_config)
+        if value.get("champion"):
+            restored.champion = Champion.from_dict(value["champion"])
+        restored.scale = ErrorScale.from_state(value.get("scale", {}))
+        restored.window_alarms = {w: list(n) for w, n in
+                                  value.get("window_alarms", {}).items()}
+        det_state = value.get("detectors", {})
+        rows = self.store.labelled_after(
+            ErrorDetectors.replay_from(det_state), self.config.detector_replay, model=model,
+            newest=True, until_id=self._labelled_cursor,
+        )
+        errors = [(row.id, restored.scale.error(row.outcome)) for row in rows
+                  if self._feeds_detectors(restored, row)
+                  and (row.outcome.task == "classification" or restored.scale.calibrated)]
+        restored.detectors = ErrorDetectors.restore(self._detector_config, det_state, errors)
+        return restored
+
+    def _state_changes(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "cursors": {"served": self._served_cursor, "labelled": self._labelled_cursor},
+            "windows.served": self.served.state(),
+            "windows.labelled": self.labelled.state(),
+            "policy": self.policy.state(),
+        }
+        for model in self._touched:
+            state[f"model.{model}"] = self.models[model].state()
+        return state
+
+    def _model(self, model: str) -> _ModelState:
+        found = self.models.get(model)
+        if found is None:
+            found = self.models[model] = _ModelState(self._detector_config)
+        self._touched.add(model)
+        return found
+
+    # -- the batch handler ---------------------------------------------------------------------
+
+    def __call__(self, batch: Batch[Any]) -> None:
+        try:
+            self._handle(batch)
+        except (StoreError, BrokerError):
+            self._load()  # the batch is retried on a state that matches the database
+            raise
+
+    def on_idle(self) -> None:
+        """Close windows by time, collect reports, publish; never raises on a bad database."""
+        try:
+            changes = Changes()
+            now = self._clock()
+            self.join.expire(now)
+            self._count(0, 0, 0, ())
+            self._tick(now, changes)
+            if changes:
+                self._finish(changes)
+            else:
+                self.reports.pump()
+                self._publish()
+            self._update_lag()
+        except (StoreError, BrokerError) as exc:
+            log.warning("monitor idle work failed; will retry", extra={"error": str(exc)})
+            self._load()
+
+    def _handle(self, batch: Batch[Any]) -> None:
+        now = self._clock()
+        changes = Changes()
+        for record in batch.records:
+            if isinstance(record.event, ModelPromoted | ModelRolledBack):
+                self._champion(champion_of(record.event), changes)
+        accepted = self._store_predictions(batch)
+        joinable = [r for r in batch.records
+                    if (isinstance(r.event, Prediction) and r.event.event_id in accepted)
+                    or isinstance(r.event, Feedback)]
+        result = self.join.process([r.event for r in joinable], now)
+        refused = {f.event_id: error for f, error in result.rejected}
+        feedback: list[Feedback] = []
+        for record in joinable:
+            event = record.event
+            if isinstance(event, Feedback):
+                if event.event_id in refused:
+                    batch.reject(record, refused[event.event_id])
+                else:
+                    feedback.append(event)
+        new_feedback = self.events.add_feedback(feedback) if feedback else 0
+        self.events.upsert_examples(result.examples)
+        self._count(len(feedback), new_feedback, len(refused), result.latencies)
+        self._advance(now, changes)
+        self._tick(now, changes)
+        self._finish(changes)
+        self._update_lag()
+
+    def _store_predictions(self, batch: Batch[Any]) -> set[str]:
+        records: list[Record[Any]] = [r for r in batch.records
+                                      if isinstance(r.event, Prediction)]
+        if not records:
+            return set()
+        known = self.store.prediction_event_ids({key_of(r.event) for r in records})
+        accepted: list[Prediction] = []
+        for record in records:
+            event: Prediction = record.event
+            stored = known.setdefault(key_of(event), event.event_id)
+            if stored != event.event_id:
+                batch.reject(record, ConflictError(
+                    f"request {event.request_id!r} of model {event.model!r} already has "
+                    f"prediction {stored!r}"))
+                metrics.EVENTS.labels(kind="prediction", outcome="rejected").inc()
+                continue
+            accepted.append(event)
+        new = self.events.add_predictions(accepted)
+        metrics.EVENTS.labels(kind="prediction", outcome="stored").inc(new)
+        metrics.EVENTS.labels(kind="prediction", outcome="duplicate").inc(len(accepted) - new)
+        return {p.event_id for p in accepted}
+
+    def _count(self, feedback: int, new: int, refused: int,
+               latencies: tuple[tuple[str, float], ...]) -> None:
+        metrics.EVENTS.labels(kind="feedback", outcome="stored").inc(new)
+        metrics.EVENTS.labels(kind="feedback", outcome="duplicate").inc(feedback - new)
+        metrics.EVENTS.labels(kind="feedback", outcome="rejected").inc(refused)
+        for model, seconds in latencies:
+            metrics.LABEL_LATENCY.labels(model=model).observe(seconds)
+        self._join_metrics.export(self.join)
+
+    # -- champions ---------------------------------------------------------------------------
+
+    def _champion(self, champion: Champion, changes: Changes) -> None:
+        state = self._model(champion.model)
+        previous = state.champion
+        state.champion = champion
+        if previous is None or previous.version != champion.version:
+            state.detectors.reset(after_id=self._labelled_cursor)
+            state.scale = ErrorScale(mae=champion.mae)
+            state.window_alarms = {}
+        rows = 0 if champion.training is not None else self.config.reference_size
+        self.served.set_reference_rows(champion.model, rows)
+        self.labelled.set_reference_rows(champion.model, rows)
+        self._signal(ChampionChanged(champion.model, champion.version, champion.metric,
+                                     champion.score), changes)
+        log.info("champion changed", extra=champion.as_dict())
+
+    @staticmethod
+    def _feeds_detectors(state: _ModelState, row: LabelledRow) -> bool:
+        """Once a champion is known, only its own predictions feed its detectors."""
+        return state.champion is None or row.version == state.champion.version
+
+    # -- rows stored since the last batch ------------------------------------------------------
+
+    def _advance(self, now: datetime, changes: Changes) -> None:
+        while True:
+            served = self.store.served_after(self._served_cursor, CURSOR_CHUNK)
+            for row in served:
+                self.served.update(WindowRow(row.id, row.model, row.version, row.timestamp), now)
+                self._served_cursor = row.id
+            if len(served) < CURSOR_CHUNK:
+                break
+        while True:
+            labelled = self.store.labelled_after(self._labelled_cursor, CURSOR_CHUNK)
+            self._labelled(labelled, now, changes)
+            if len(labelled) < CURSOR_CHUNK:
+                break
+
+    def _labelled(self, rows: list[LabelledRow], now: datetime, changes: Changes) -> None:
+        fresh: Counter[str] = Counter()
+        for row in rows:
+            self._labelled_cursor = row.id
+            state = self._model(row.model)
+            fresh[row.model] += 1
+            self.labelled.update(WindowRow(row.id, row.model, row.version, row.timestamp,
+                                           row.outcome), now)
+            if self._feeds_detectors(state, row):
+                for example_id, error in state.scale.errors(row.outcome, row.id):
+                    self._detect(row, state, example_id, error, fresh, changes)
+        for model, count in fresh.items():
+            self._signal(LabelsArrived(model, count), changes)
+
+    def _detect(self, row: LabelledRow, state: _ModelState, example_id: int, error: float,
+                fresh: Counter[str], changes: Changes) -> None:
+        state.detectors.update(error, example_id)
+        if not state.detectors.alarms:
+            return
+        if fresh[row.model]:  # count the labels before the alarm, for the fresh-label gate
+            self._signal(LabelsArrived(row.model, fresh.pop(row.model)), changes)
+        open_id = self.labelled.last_window
+        for alarm in state.detectors.alarms:
+            log.warning("concept drift alarm", extra={"model": row.model, **alarm.as_dict()})
+            metrics.ALARMS.labels(model=row.model, detector=alarm.detector).inc()
+            if open_id is not None:
+                state.window_alarms.setdefault(open_id, []).append(alarm.detector)
+            changes.alarms.append(AlarmRecord(
+                row.model, alarm.detector, alarm.index, alarm.example_id, row.version, open_id,
+                state.detectors.error_rate))
+            self._signal(DetectorFired(row.model, alarm.detector, alarm.index,
+                                       alarm.example_id, open_id), changes)
+        metrics.ERROR_RATE.labels(model=row.model).set(state.detectors.error_rate)
+
+    # -- windows and reports -------------------------------------------------------------------
+
+    def _tick(self, now: datetime, changes: Changes) -> None:
+        self.served.tick(now)
+        self.labelled.tick(now)
+        for window in [*self.served.drain(), *self.labelled.drain()]:
+            self._closed(window, changes)
+        for outcome, job in self.reports.collect():
+            changes.reports.append(outcome)
+            if job is None:
+                continue
+            metrics.WINDOWS.labels(model=job.model, kind=job.kind, status=outcome.status).inc()
+            if outcome.status == DONE and outcome.drifted_share is not None:
+                metrics.DRIFTED_SHARE.labels(model=job.model, kind=job.kind).set(
+                    outcome.drifted_share)
+                self._signal(WindowDrift(job.model, job.window_id, job.kind,
+                                         outcome.drifted_share, job.rows), changes)
+        changes.reports.extend(self.reports.overflow())
+
+    def _closed(self, window: ClosedWindow, changes: Changes) -> None:
+        state = self._model(window.model)
+        alarms = state.window_alarms.pop(window.window_id, [])
+        reference = self._reference(window)
+        wanted = window.kind in self.config.drift_kinds
+        status = PENDING if wanted and window.rows >= self.config.min_window_rows else SKIPPED
+        changes.windows.append((window, status, sorted(set(alarms)), reference.as_dict()))
+        if status == PENDING:
+            self.reports.add(self.reports.job(window, reference))
+        else:
+            metrics.WINDOWS.labels(model=window.model, kind=window.kind, status=status).inc()
+        if window.performance:
+            self._signal(WindowScore(window.model, window.window_id, window.version,
+                                     window.performance, window.rows), changes)
+
+    def _reference(self, window: ClosedWindow) -> ReferenceSpec:
+        champion = self.models[window.model].champion if window.model in self.models else None
+        if champion is not None and champion.training is not None:
+            return ReferenceSpec("lineage", "labelled", window.model, self.config.reference_size,
+                                 champion.training.start.isoformat(),
+                                 champion.training.end.isoformat())
+        return ReferenceSpec("first", window.kind, window.model, self.config.reference_size)
+
+    # -- policy, persistence, publication -------------------------------------------------------
+
+    def _signal(self, signal: Signal, changes: Changes) -> None:
+        self.policy.update(signal)
+        changes.closed_requests.extend(self.policy.closed)
+        decision = self.policy.requested
+        if decision is not None:
+            log.warning("retrain requested", extra={"model": decision.model,
+                                                    "reasons": list(decision.reasons)})
+            metrics.RETRAIN_REQUESTS.labels(model=decision.model).inc()
+            changes.requests.append(decision)
+
+    def _finish(self, changes: Changes) -> None:
+        """Write what changed in one transaction, then queue reports and publish."""
+        changes.state = self._state_changes()
+        self.store.commit(changes)
+        self.reports.confirm()
+        self._touched = set()
+        if changes.requests or changes.reports or changes.windows:
+            self._outbox_dirty = True
+        self.reports.pump()
+        self._publish()
+
+    def _publish(self) -> None:
+        if not self._outbox_dirty:
+            return
+        events, retired = self.store.unpublished()
+        for event in events:
+            self._producer.send(self._drift_topic, event, key=event.model)
+        if events:
+            self._producer.flush()
+        self.store.mark_published([e.event_id for e in events] + retired)
+        self._outbox_dirty = False
+
+    def _update_lag(self) -> None:
+        if self.consumer is None or time.monotonic() - self._lag_at < self.config.lag_interval_s:
+            return
+        self._lag_at = time.monotonic()
+        lag: Counter[str] = Counter()
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                lag[tp.topic] += max(0, high - self.consumer.position(tp))
+        for topic, value in lag.items():
+            metrics.CONSUMER_LAG.labels(topic=topic).set(value)

@@ -1,0 +1,171 @@
+"""The retrain policy: what asks for retraining, and what holds a request back."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from monitor.policy import (
+    ChampionChanged,
+    DetectorFired,
+    LabelsArrived,
+    PolicyConfig,
+    RetrainPolicy,
+    WindowDrift,
+    WindowScore,
+)
+from tests.monitor.events import T0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+CONFIG = PolicyConfig(drift_share_threshold=0.5, drift_windows=2, performance_margin=0.05,
+                      cooldown_s=600, min_fresh_labels=100, request_timeout_s=3600,
+                      min_window_rows=30)
+
+
+def policy() -> tuple[RetrainPolicy, Clock]:
+    clock = Clock()
+    return RetrainPolicy(CONFIG, clock), clock
+
+
+def alarm(index: int = 7, detector: str = "adwin") -> DetectorFired:
+    return DetectorFired("m", detector, index, example_id=index + 1, window_id="m.labelled.v1.3")
+
+
+def test_a_detector_alarm_asks_for_retraining_with_its_evidence() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 3, "accuracy", 0.9)).update(LabelsArrived("m", 150))
+    decision = p.update(alarm()).requested
+    assert decision is not None
+    assert decision.reasons == ("detector:adwin",)
+    assert decision.champion_version == 3
+    assert decision.evidence == {
+        "windows": ["m.labelled.v1.3"], "fresh_labels": 150,
+        "detectors": [{"detector": "adwin", "index": 7, "example_id": 8,
+                       "window_id": "m.labelled.v1.3"}],
+    }
+    assert p.open_request("m") is not None
+
+
+def test_too_few_fresh_labels_hold_the_request_until_they_arrive() -> None:
+    p, _ = policy()
+    p.update(LabelsArrived("m", 40))
+    assert p.update(alarm()).requested is None
+    assert p.pending_reasons("m") == ("detector:adwin",)
+    assert p.update(LabelsArrived("m", 59)).requested is None
+    decision = p.update(LabelsArrived("m", 1)).requested
+    assert decision is not None
+    assert decision.evidence["fresh_labels"] == 100
+
+
+def test_one_open_request_per_model_until_a_newer_champion() -> None:
+    p, clock = policy()
+    p.update(ChampionChanged("m", 1)).update(LabelsArrived("m", 500))
+    first = p.update(alarm(1)).requested
+    assert first is not None
+    clock.advance(1000)  # past the cooldown, still open
+    p.update(LabelsArrived("m", 500))
+    assert p.update(alarm(2)).requested is None
+    assert p.update(LabelsArrived("m", 1)).requested is None
+    p.update(ChampionChanged("m", 2))
+    assert p.closed == ((first.event_id, "promoted v2"),)
+    assert p.open_request("m") is None
+    assert p.pending_reasons("m") == (), "evidence about the old champion is dropped"
+    p.update(LabelsArrived("m", 100))
+    second = p.update(alarm(3, "page_hinkley")).requested
+    assert second is not None
+    assert second.champion_version == 2
+    assert second.event_id != first.event_id
+
+
+def test_a_rollback_to_an_older_version_does_not_close_the_request() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 2)).update(LabelsArrived("m", 500)).update(alarm())
+    p.update(ChampionChanged("m", 1))
+    assert p.closed == ()
+    assert p.open_request("m") is not None
+
+
+def test_a_request_times_out_and_the_cooldown_still_applies() -> None:
+    p, clock = policy()
+    p.update(LabelsArrived("m", 500))
+    first = p.update(alarm(1)).requested
+    assert first is not None
+    clock.advance(3601)
+    p.update(LabelsArrived("m", 500))
+    second = p.update(alarm(2)).requested
+    assert p.closed == ((first.event_id, "timeout"),)
+    assert second is not None
+    clock.advance(10)
+    p.update(LabelsArrived("m", 500))
+    assert p.open_request("m") is not None
+    assert p.update(alarm(3)).requested is None
+
+
+def test_the_cooldown_spaces_requests() -> None:
+    config = PolicyConfig(cooldown_s=600, min_fresh_labels=0, request_timeout_s=1)
+    clock = Clock()
+    p = RetrainPolicy(config, clock)
+    assert p.update(alarm(1)).requested is not None
+    clock.advance(300)
+    assert p.update(alarm(2)).requested is None, "request timed out, cooldown not over"
+    clock.advance(301)
+    assert p.update(LabelsArrived("m", 1)).requested is not None, "the pending alarm goes"
+
+
+def test_k_consecutive_drifted_windows_of_one_kind() -> None:
+    p, _ = policy()
+    p.update(LabelsArrived("m", 500))
+    assert p.update(WindowDrift("m", "w1", "served", 0.6, 500)).requested is None
+    assert p.update(WindowDrift("m", "w2", "served", 0.2, 500)).requested is None
+    assert p.update(WindowDrift("m", "w3", "served", 0.7, 500)).requested is None
+    assert p.update(WindowDrift("m", "l1", "labelled", 0.9, 500)).requested is None
+    assert p.update(WindowDrift("m", "tiny", "served", 0.9, 10)).requested is None
+    decision = p.update(WindowDrift("m", "w4", "served", 0.8, 500)).requested
+    assert decision is not None
+    assert decision.reasons == ("data_drift",)
+    assert decision.evidence["drift_windows"] == [
+        {"window_id": "w3", "drifted_share": 0.7}, {"window_id": "w4", "drifted_share": 0.8}]
+    assert decision.evidence["windows"] == ["w3", "w4"]
+
+
+def test_windowed_performance_below_the_champion() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 2, "accuracy", 0.90)).update(LabelsArrived("m", 500))
+    assert p.update(WindowScore("m", "a", 2, {"accuracy": 0.86}, 500)).requested is None
+    assert p.update(WindowScore("m", "b", 1, {"accuracy": 0.5}, 500)).requested is None, (
+        "another version's window says nothing about the champion")
+    assert p.update(WindowScore("m", "c", 2, {"accuracy": 0.5}, 5)).requested is None
+    decision = p.update(WindowScore("m", "d", 2, {"accuracy": 0.84}, 500)).requested
+    assert decision is not None
+    assert decision.reasons == ("performance",)
+    assert decision.evidence["performance"] == {
+        "window_id": "d", "metric": "accuracy", "value": 0.84, "champion": 0.90, "margin": 0.05}
+
+
+def test_error_scores_compare_relatively() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 1, "mse", 2.0)).update(LabelsArrived("m", 500))
+    assert p.update(WindowScore("m", "a", 1, {"mse": 2.09}, 500)).requested is None
+    assert p.update(WindowScore("m", "b", 1, {"mse": 2.2}, 500)).requested is not None
+
+
+def test_the_state_resumes_exactly() -> None:
+    p, clock = policy()
+    p.update(ChampionChanged("m", 1, "accuracy", 0.9)).update(LabelsArrived("m", 50))
+    p.update(alarm()).update(WindowDrift("m", "w1", "served", 0.9, 100))
+    restored = RetrainPolicy.from_state(CONFIG, clock, json.loads(json.dumps(p.state())))
+    for q in (p, restored):
+        q.update(LabelsArrived("m", 60))
+    assert p.requested is not None
+    assert restored.requested == p.requested
