@@ -1,0 +1,128 @@
+"""Streamlit glue shared by every page: the cached dashboard, the signed-in user, auto-refresh.
+
+A password sign-in lives in the browser session's state (a reload signs out). Streamlit's
+OpenID Connect login, when ``dashboard.oidc_provider`` is set, is kept in Streamlit's own
+cookie and read from ``st.user``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from dashboard.auth import User
+from dashboard.context import Dashboard, settings_fingerprint
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+USER_KEY = "driftloop_user"
+_SIGN_IN_ERROR = "driftloop_sign_in_error"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@st.cache_resource(show_spinner=False)
+def _settings() -> Settings:
+    return Settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _dashboard(_fingerprint: str, _settings: Settings) -> Dashboard:
+    return Dashboard(_settings)
+
+
+def dashboard() -> Dashboard:
+    """The process's dashboard, built once from the DRIFTLOOP_* environment."""
+    settings = _settings()
+    return _dashboard(settings_fingerprint(settings), settings)
+
+
+def _oidc_user(dash: Dashboard) -> User | None:
+    config = dash.settings.dashboard
+    if config.oidc_provider is None:
+        return None
+    try:
+        if not st.user.is_logged_in:
+            return None
+        email = st.user.get("email")
+        name = email or st.user.get("name") or st.user.get("sub")
+    except Exception:  # Streamlit raises when [auth] is not configured.
+        log.warning("OIDC is configured in settings but not in .streamlit/secrets.toml")
+        return None
+    if not name:
+        return None
+    if config.oidc_allowed and email not in config.oidc_allowed:
+        return None
+    return User(str(name), method="oidc")
+
+
+def current_user(dash: Dashboard) -> User | None:
+    """Who is signed in to this browser session, if anyone."""
+    user = st.session_state.get(USER_KEY)
+    if isinstance(user, User):
+        return user
+    return _oidc_user(dash)
+
+
+def _sign_in(dash: Dashboard) -> None:
+    name = str(st.session_state.get("sign_in_user", ""))
+    password = str(st.session_state.get("sign_in_password", ""))
+    st.session_state["sign_in_password"] = ""
+    user = dash.passwords.sign_in(name, password) if name and password else None
+    if user is None:
+        st.session_state[_SIGN_IN_ERROR] = "Wrong user name or password."
+        dash.audit.record(name or "anonymous", "sign_in_failed")
+        return
+    st.session_state[USER_KEY] = user
+    st.session_state.pop(_SIGN_IN_ERROR, None)
+    dash.audit.record(user.name, "sign_in")
+
+
+def _sign_out(dash: Dashboard, user: User) -> None:
+    st.session_state.pop(USER_KEY, None)
+    dash.audit.record(user.name, "sign_out")
+    if user.method == "oidc":
+        st.logout()
+
+
+def sign_in_panel(dash: Dashboard, user: User | None) -> None:
+    """The sidebar's sign-in form, or who is signed in and a sign-out button."""
+    with st.sidebar:
+        if user is not None:
+            st.markdown(f"Signed in as **{user.name}**")
+            st.button("Sign out", key="sign_out", on_click=_sign_out, args=(dash, user))
+            return
+        provider = dash.settings.dashboard.oidc_provider
+        if dash.passwords.enabled:
+            with st.form("sign_in_form", clear_on_submit=False):
+                st.text_input("User name", key="sign_in_user")
+                st.text_input("Password", type="password", key="sign_in_password")
+                st.form_submit_button("Sign in", on_click=_sign_in, args=(dash,))
+            error = st.session_state.get(_SIGN_IN_ERROR)
+            if error:
+                st.error(error)
+        if provider is not None:
+            arg = None if provider == "default" else provider
+            st.button("Sign in with single sign-on", key="oidc_sign_in", on_click=st.login,
+                      args=(arg,))
+        if not dash.passwords.enabled and provider is None:
+            st.caption("No users are configured: the dashboard is read-only.")
+        else:
+            st.caption("Sign in to correct labels, promote or roll back.")
+
+
+def auto_refresh(dash: Dashboard) -> Callable[[F], F]:
+    """A decorator that reruns a page's body every ``dashboard.refresh_s`` seconds."""
+    every = dash.settings.dashboard.refresh_s
+    if every > 0:
+        return st.fragment(run_every=every)
+    return st.fragment
+
+
+def page_context() -> tuple[Dashboard, User | None]:
+    dash = dashboard()
+    return dash, current_user(dash)

@@ -1,0 +1,72 @@
+"""Jobs: retraining schedules, running and past runs (status, device, duration, metrics, log)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import session
+from dashboard.auth import User
+from dashboard.context import Dashboard
+
+ALL_MODELS = "All models"
+
+
+def render(dash: Dashboard, user: User | None) -> None:
+    st.title("Jobs")
+    choice = st.selectbox("Model", [ALL_MODELS, *dash.all_models()], key="jobs_model")
+    model = None if choice == ALL_MODELS else str(choice)
+
+    @session.auto_refresh(dash)
+    def body() -> None:
+        st.subheader("Schedules")
+        schedules = dash.jobs.schedules(dash.settings)
+        if model is not None:
+            schedules = schedules[(schedules["model"] == model) | schedules["model"].isna()]
+        if schedules.empty:
+            st.caption("No retraining is scheduled (retrain.schedule_interval_s, "
+                       "retrain.schedule_cron or retrain.schedules).")
+        else:
+            st.dataframe(schedules, hide_index=True, column_config={
+                "next_run": st.column_config.DatetimeColumn("next run (UTC)",
+                                                            format="YYYY-MM-DD HH:mm:ss")})
+        runs = dash.jobs.runs(model, limit=200)
+        running = runs[runs["status"] == "running"]
+        st.subheader(f"Running ({len(running)})")
+        if running.empty:
+            st.caption("Nothing is training right now.")
+        else:
+            st.dataframe(running, hide_index=True, key="running_runs")
+        st.subheader("Runs")
+        if runs.empty:
+            st.caption("No run yet.")
+        else:
+            st.dataframe(runs, hide_index=True, key="all_runs", column_config={
+                "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f")})
+        requests = dash.jobs.requests(model, limit=100)
+        st.subheader("Retrain requests")
+        if requests.empty:
+            st.caption("The monitor has not asked for retraining.")
+        else:
+            st.dataframe(requests, hide_index=True, key="requests")
+        st.caption(f"Updated {dash.clock():%Y-%m-%d %H:%M:%S} UTC")
+
+    body()
+    runs = dash.jobs.runs(model, limit=200)
+    if not runs.empty:
+        st.subheader("Run log")
+        labels = {
+            int(r.id): f"run {r.id} · {r.model} · {r.status} · {r.started_at:%Y-%m-%d %H:%M}"
+            for r in runs.itertuples()
+        }
+        run_id: int | None = st.selectbox("Run", list(labels), key="jobs_run",
+                                          format_func=labels.__getitem__)
+        if run_id is None:
+            return
+        run = dash.jobs.run(run_id)
+        if run.error:
+            st.error(run.error)
+        st.code(run.log or "(empty log)", language=None)
+
+
+if __name__ == "__main__":
+    render(*session.page_context())

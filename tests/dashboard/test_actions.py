@@ -1,0 +1,91 @@
+"""Promotion and rollback from the dashboard: who may, with what reason, and what is published."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.actions import ModelActions, ReasonRequiredError
+from dashboard.audit import AuditLog
+from dashboard.auth import Access, AccessDeniedError, User
+from retrain.publisher import UpdatePublisher
+from retrain.registry import Registry
+from streams.codec import Decoder
+from streams.errors import RegistryError
+from streams.events import ModelUpdate
+from streams.producer import Producer
+from streams.topics import Topic
+from tests.dashboard.conftest import NOW
+from tests.dashboard.seed import CHURN, seed_retraining
+from tests.streams.kafka_helpers import read_all
+
+
+@pytest.fixture
+def deployment_and_actions(tansu, deployment_factory, database):
+    seed_retraining(database, NOW)
+    dep = deployment_factory(tansu, partitions=1)
+    registry = Registry(database)
+    producer = Producer(dep.kafka)
+    publisher = UpdatePublisher(registry, producer, dep.names(Topic.MODEL_UPDATES))
+    actions = ModelActions(registry, AuditLog(database), Access(open_viewing=True),
+                           lambda: publisher)
+    yield dep, registry, actions
+    producer.close()
+
+
+def _updates(dep, expect):
+    messages = read_all(dep.broker.bootstrap, dep.names(Topic.MODEL_UPDATES), expect=expect,
+                        timeout_s=10 if expect else 2)
+    decoder = Decoder(ModelUpdate, max_bytes=1_000_000)
+    return [decoder.decode(m.value) for m in messages]
+
+
+def test_an_unsigned_visitor_cannot_promote_or_roll_back(deployment_and_actions, database):
+    dep, registry, actions = deployment_and_actions
+    with pytest.raises(AccessDeniedError):
+        actions.promote(None, CHURN, 4, "because")
+    with pytest.raises(AccessDeniedError):
+        actions.rollback(None, CHURN, "because")
+    assert registry.champion(CHURN).version == 2
+    assert _updates(dep, 0) == []
+    refused = AuditLog(database).recent()
+    assert [(e.actor, e.action, e.reason) for e in refused] == [
+        ("anonymous", "refused", "roll back without signing in"),
+        ("anonymous", "refused", "promote without signing in"),
+    ]
+
+
+@pytest.mark.parametrize("reason", ["", "   \n"])
+def test_a_reason_is_required(deployment_and_actions, reason):
+    dep, registry, actions = deployment_and_actions
+    with pytest.raises(ReasonRequiredError):
+        actions.promote(User("alice"), CHURN, 4, reason)
+    with pytest.raises(ReasonRequiredError):
+        actions.rollback(User("alice"), CHURN, reason)
+    assert registry.champion(CHURN).version == 2
+
+
+def test_promote_and_roll_back_are_published_and_audited(deployment_and_actions, database):
+    dep, registry, actions = deployment_and_actions
+    alice = User("alice")
+    promoted = actions.promote(alice, CHURN, 4, "  fresher data  ")
+    assert promoted.published
+    assert registry.champion(CHURN).version == 4
+    back = actions.rollback(alice, CHURN, "support complaints")
+    assert (back.event.version, back.event.from_version) == (2, 4)
+    assert registry.champion(CHURN).version == 2
+    events = _updates(dep, 2)
+    assert [(e.type, e.version, e.actor, e.reason) for e in events] == [
+        ("model_promoted", 4, "alice", "fresher data"),
+        ("model_rolled_back", 2, "alice", "support complaints"),
+    ]
+    audit = [(e.action, e.target, e.reason) for e in AuditLog(database).recent()]
+    assert audit == [("rollback", "2", "support complaints"), ("promote", "4", "fresher data")]
+
+
+def test_a_refused_change_is_audited_and_reported(deployment_and_actions, database):
+    dep, registry, actions = deployment_and_actions
+    with pytest.raises(RegistryError, match="already the champion"):
+        actions.promote(User("alice"), CHURN, 2, "again")
+    (entry,) = AuditLog(database).recent()
+    assert (entry.action, entry.target) == ("promote_failed", "2")
+    assert "already the champion" in entry.detail["error"]
