@@ -8,7 +8,7 @@ then the later timestamp wins, then the larger event id (so the outcome is deter
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +35,6 @@ from streams.db import Base, Database
 from streams.events import ClassOutput, Feedback, Prediction
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
-_CHUNK = 500
 SOURCE_RANK = {"app": 0, "reviewer": 1}
 
 
@@ -174,11 +173,6 @@ def _confidence(prediction: Prediction) -> float | None:
     return None
 
 
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), _CHUNK):
-        yield rows[start : start + _CHUNK]
-
-
 class EventStore:
     """Predictions, feedback and labelled examples in one database."""
 
@@ -192,16 +186,15 @@ class EventStore:
         return dialect.insert(table)
 
     def _insert_ignore(self, session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> int:
-        inserted = 0
-        for chunk in _chunks(rows):
-            stmt = (
-                self._insert(table)
-                .values(list(chunk))
-                .on_conflict_do_nothing()
-                .returning(table.c.id)
-            )
-            inserted += len(session.execute(stmt).all())
-        return inserted
+        """Insert ``rows``, skipping any that collide with a stored one; return how many landed.
+
+        One statement executed over many parameter sets: SQLAlchemy compiles it once and
+        batches the rows itself, which is several times cheaper than a multi-VALUES insert.
+        """
+        if not rows:
+            return 0
+        stmt = self._insert(table).on_conflict_do_nothing().returning(table.c.id)
+        return len(session.execute(stmt, list(rows)).all())
 
     def add_predictions(self, predictions: Sequence[Prediction]) -> int:
         """Store predictions; return how many were new (replays and duplicates are ignored)."""
@@ -273,36 +266,35 @@ class EventStore:
             for ex in best.values()
         ]
         table = ExampleRow.__table__
-        with self.db.session() as session:
-            for chunk in _chunks(rows):
-                stmt = self._insert(table).values(list(chunk))
-                new = stmt.excluded
-                wins = or_(
-                    new.label_rank > table.c.label_rank,
+        stmt = self._insert(table)
+        new = stmt.excluded
+        wins = or_(
+            new.label_rank > table.c.label_rank,
+            and_(
+                new.label_rank == table.c.label_rank,
+                or_(
+                    new.label_timestamp > table.c.label_timestamp,
                     and_(
-                        new.label_rank == table.c.label_rank,
-                        or_(
-                            new.label_timestamp > table.c.label_timestamp,
-                            and_(
-                                new.label_timestamp == table.c.label_timestamp,
-                                new.label_event_id > table.c.label_event_id,
-                            ),
-                        ),
+                        new.label_timestamp == table.c.label_timestamp,
+                        new.label_event_id > table.c.label_event_id,
                     ),
-                )
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["model", "request_id"],
-                    set_={
-                        "label": new.label,
-                        "label_source": new.label_source,
-                        "label_rank": new.label_rank,
-                        "label_event_id": new.label_event_id,
-                        "label_timestamp": new.label_timestamp,
-                        "updated_at": new.updated_at,
-                    },
-                    where=wins,
-                )
-                session.execute(stmt)
+                ),
+            ),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["model", "request_id"],
+            set_={
+                "label": new.label,
+                "label_source": new.label_source,
+                "label_rank": new.label_rank,
+                "label_event_id": new.label_event_id,
+                "label_timestamp": new.label_timestamp,
+                "updated_at": new.updated_at,
+            },
+            where=wins,
+        )
+        with self.db.session() as session:
+            session.execute(stmt, rows)
 
     # -- reads ---------------------------------------------------------------------------
 
