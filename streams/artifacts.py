@@ -44,6 +44,10 @@ WEIGHTS = "weights.safetensors"
 
 Matrix = npt.NDArray[np.float32]
 
+_CATEGORY_TYPES = frozenset({str, int, bool, type(None)})
+_BOOLEAN_TYPES = frozenset({bool})
+_NUMBER_TYPES = frozenset({int, float})
+
 
 class FeatureSpec(BaseModel):
     """One input feature and its fitted preprocessing."""
@@ -228,6 +232,37 @@ class Preprocessor:
         self._encode_into(features, np.zeros(self.width, dtype=np.float32))
 
     def transform(self, rows: Sequence[Mapping[str, Any]]) -> Matrix:
+        """Encode many rows column by column; any bad row raises as ``check`` would."""
+        out = np.zeros((len(rows), self.width), dtype=np.float32)
+        if not rows:
+            return out
+        names = self._names
+        if any(row.keys() != names for row in rows):
+            return self._transform_rows(rows)
+        col = 0
+        for spec, index in zip(self.features, self._index, strict=True):
+            values = [row[spec.name] for row in rows]
+            kinds = {type(v) for v in values}
+            if spec.kind == "categorical":
+                if not kinds <= _CATEGORY_TYPES:
+                    return self._transform_rows(rows)
+                hits = [-1 if v is None else index.get(v if type(v) is str else str(v), -1)
+                        for v in values]
+                picked = np.asarray(hits)
+                found = np.nonzero(picked >= 0)[0]
+                out[found, col + picked[found]] = 1.0
+                col += spec.width
+                continue
+            if not kinds <= (_BOOLEAN_TYPES if spec.kind == "boolean" else _NUMBER_TYPES):
+                return self._transform_rows(rows)
+            numbers = np.asarray(values, dtype=np.float64)
+            if not np.isfinite(numbers).all():
+                return self._transform_rows(rows)
+            out[:, col] = (numbers - spec.mean) / spec.std
+            col += 1
+        return out
+
+    def _transform_rows(self, rows: Sequence[Mapping[str, Any]]) -> Matrix:
         out = np.zeros((len(rows), self.width), dtype=np.float32)
         for i, row in enumerate(rows):
             self._encode_into(row, out[i])

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.artifacts import (
     Architecture,
@@ -118,3 +120,28 @@ def test_weights_that_do_not_fit_the_architecture_are_refused(tmp_path: Path) ->
 def test_missing_artifact_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="no manifest.json"):
         load_artifact(tmp_path / "nowhere")
+
+
+row_values = st.fixed_dictionaries({
+    "age": st.integers(-1000, 1000) | st.floats(-1e6, 1e6),
+    "plan": st.none() | st.sampled_from(["pro", "free", "None", "other"]) | st.integers(0, 3),
+    "active": st.booleans(),
+    "spend": st.floats(-1e6, 1e6),
+})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(row_values, min_size=1, max_size=20))
+def test_batch_encoding_equals_row_by_row_encoding(rows: list[dict[str, object]]) -> None:
+    pre = Preprocessor.fit([*ROWS, {"age": 1, "plan": "None", "active": False, "spend": 1.0}])
+    batch = pre.transform(rows)
+    one_by_one = np.stack([pre.transform([row])[0] for row in rows])
+    assert np.array_equal(batch, one_by_one)
+    assert np.array_equal(batch, pre._transform_rows(rows))
+
+
+def test_one_bad_row_in_a_batch_is_named() -> None:
+    pre = Preprocessor.fit(ROWS)
+    rows = [*ROWS, {"age": 1, "plan": "pro", "active": True, "spend": float("inf")}]
+    with pytest.raises(SchemaError, match="'spend' is not finite"):
+        pre.transform(rows)
