@@ -8,34 +8,18 @@
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from driftloop import logs
+from driftloop.entry import console, fail, load_settings, stop_on_signals
 from streams.errors import DriftloopError
-from streams.settings import Settings
-
-console = Console(stderr=True)
 
 dashboard_app = typer.Typer(
     help="The Streamlit dashboard: drift, models, jobs and label corrections.",
     invoke_without_command=True,
 )
 
-
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        console.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    logs.configure(settings.log_level)
-    return settings
 
 
 @dashboard_app.callback()
@@ -52,7 +36,7 @@ def dashboard(
     from dashboard.process import run_dashboard
     from driftloop.stack import migrate
 
-    settings = _settings()
+    settings = load_settings()
     overrides = {k: v for k, v in (("port", port), ("address", address)) if v is not None}
     if overrides:
         settings = settings.model_copy(
@@ -61,16 +45,8 @@ def dashboard(
     try:
         migrate(settings).dispose()
     except DriftloopError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: FrameType | None) -> None:
-        console.print(f"received {signal.Signals(signum).name}, stopping the dashboard")
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+        raise fail(exc) from exc
+    stop = stop_on_signals("stopping the dashboard")
     config = settings.dashboard
     console.print(f"dashboard on [bold]http://{config.address}:{config.port}[/bold] "
                   f"(database {settings.database_url.split('://', 1)[0]}, "
@@ -79,8 +55,7 @@ def dashboard(
     try:
         code = run_dashboard(settings, environ=os.environ, stop=stop)
     except DriftloopError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise fail(exc) from exc
     raise typer.Exit(code)
 
 

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftloop import logs
+from driftloop.entry import load_settings
 from streams.errors import DriftloopError
 from streams.settings import Settings
 
@@ -35,15 +35,6 @@ def register(app: typer.Typer) -> None:
     app.command("retrain")(retrain)
     app.add_typer(models_app, name="models")
 
-
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    logs.configure(settings.log_level)
-    return settings
 
 
 def _fail(exc: DriftloopError) -> typer.Exit:
@@ -62,7 +53,7 @@ def retrain(
     """Run retraining: scheduled and drift-triggered jobs, promotion, automatic rollback."""
     from driftloop.stack import migrate
 
-    settings = _settings()
+    settings = load_settings()
     try:
         migrate(settings)
         if once is not None:
@@ -127,7 +118,7 @@ def _registry(settings: Settings) -> Any:
 @models_app.command("list")
 def models_list() -> None:
     """Every registered model with its champion."""
-    settings = _settings()
+    settings = load_settings()
     try:
         summaries = _registry(settings).models()
     except DriftloopError as exc:
@@ -152,7 +143,7 @@ def models_show(
     """A model's versions, recent runs and audit log."""
     from retrain.runs import RunStore
 
-    settings = _settings()
+    settings = load_settings()
     registry = _registry(settings)
     try:
         versions = registry.versions(model)
@@ -215,7 +206,7 @@ def models_promote(
     """Make VERSION the champion of MODEL (its artifact is verified first)."""
     from streams.artifacts import load_artifact
 
-    settings = _settings()
+    settings = load_settings()
     registry = _registry(settings)
     try:
         info = registry.version(model, version)
@@ -239,7 +230,7 @@ def models_rollback(
     actor: Annotated[str | None, typer.Option(help="Who; defaults to the OS user.")] = None,
 ) -> None:
     """Restore the previous champion of MODEL; the current one is marked rejected."""
-    settings = _settings()
+    settings = load_settings()
     registry = _registry(settings)
     try:
         event = registry.rollback(model, actor=_actor(actor), reason=reason, to_version=to)

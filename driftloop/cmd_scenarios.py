@@ -79,13 +79,3 @@ def show_scenario(
 def _first(scenario: Scenario, n: int) -> list[Example]:
     return list(itertools.islice(scenario.examples(), max(0, n)))
 
-
-def main() -> None:
-    """``python -m driftloop.cmd_scenarios scenarios list``, for when the CLI is not wired."""
-    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
-    register(app)
-    app()
-
-
-if __name__ == "__main__":
-    main()

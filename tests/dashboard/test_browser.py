@@ -8,7 +8,6 @@ promotes a version too. Screenshots of every page go to ``test-artifacts/dashboa
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -16,7 +15,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -26,9 +24,7 @@ from dashboard.auth import hash_password
 from dashboard.process import settings_env
 from retrain.registry import Registry
 from streams.codec import Decoder
-from streams.consumer import ConsumerLoop
 from streams.events import Feedback, ModelUpdate
-from streams.producer import Producer
 from streams.settings import (
     DashboardSettings,
     DatabaseSettings,
@@ -55,8 +51,6 @@ PAGES = ("Overview", "Drift", "Models", "Jobs", "Feedback")
 ALICE = ("alice", "wonderland")
 TARGET = "c039"  # predicted "leave", no label yet
 REFRESH_S = 2.0
-#: The correction is stored by ``driftloop monitor`` itself when the monitor stage exists.
-HAVE_MONITOR = importlib.util.find_spec("driftloop.cmd_monitor") is not None
 
 pytestmark = pytest.mark.slow
 #: One database for the browser (the query layer is tested on both): PostgreSQL when there is one.
@@ -177,30 +171,6 @@ def _run_the_monitor_until_stored(env, database, event_id: str, log: Path) -> No
             proc.kill()
 
 
-def _store_feedback_like_the_monitor(dep, database, event_id: str) -> None:
-    """Without ``driftloop monitor``: consume the feedback topic and store it with
-    EventStore.add_feedback, as the monitor does, until the event is stored."""
-    store = EventStore(database)
-    topic = dep.names(Topic.FEEDBACK)
-    producer = Producer(dep.kafka)
-    loop = ConsumerLoop(
-        dep.kafka, topics=[topic], group_id=f"{dep.names.prefix}-monitor-{uuid.uuid4().hex[:6]}",
-        decoders={topic: Decoder(Feedback, max_bytes=dep.kafka.max_message_bytes)},
-        handler=lambda batch: store.add_feedback([r.event for r in batch.records]),
-        producer=producer, dead_letter_topic=dep.names(Topic.DEAD_LETTER),
-    )
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            loop.run_once()
-            if _stored(database, event_id):
-                return
-    finally:
-        loop.close()
-        producer.close()
-    pytest.fail("the correction was never stored")
-
-
 def _feedback_rows(database) -> list[FeedbackRow]:
     from sqlalchemy import select
 
@@ -271,13 +241,10 @@ def test_a_reviewer_corrects_a_label_in_a_real_browser(dashboard_server, databas
                 (TARGET, "stay", "reviewer", "alice")]
 
             # Stored by the monitor, then shown in the table.
-            if HAVE_MONITOR:
-                _run_the_monitor_until_stored(env, database, events[0].event_id,
-                                              tmp_path / "monitor.log")
-                example = EventStore(database).example(CHURN, TARGET)
-                assert (example.label, example.label_source) == ("stay", "reviewer")
-            else:
-                _store_feedback_like_the_monitor(dep, database, events[0].event_id)
+            _run_the_monitor_until_stored(env, database, events[0].event_id,
+                                          tmp_path / "monitor.log")
+            example = EventStore(database).example(CHURN, TARGET)
+            assert (example.label, example.label_source) == ("stay", "reviewer")
             (row,) = _feedback_rows(database)
             assert (row.label, row.source, row.reviewer) == ("stay", "reviewer", "alice")
             # Auto-refresh turns "waiting for the monitor" into "stored" by itself...

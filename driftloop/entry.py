@@ -1,0 +1,46 @@
+"""What every ``driftloop`` subcommand does first: settings, logging, signals, errors."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import typer
+from rich.console import Console
+
+from driftloop import logs
+from streams.errors import DriftloopError
+from streams.settings import Settings
+
+console = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    """Build the settings once for this process; bad ones end it with exit code 2."""
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    logs.configure(settings.log_level)
+    return settings
+
+
+def stop_on_signals(what: str = "finishing the current batch") -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so a loop can finish its work and return."""
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        console.print(f"received {signal.Signals(signum).name}, {what}")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    return stop
+
+
+def fail(exc: DriftloopError) -> typer.Exit:
+    """Report a driftloop error in one line (no traceback) and give exit code 1."""
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
