@@ -145,28 +145,12 @@ def db_migrate() -> None:
     console.print("database is up to date")
 
 
-@app.command()
-def demo(
-    broker: Annotated[BrokerKind, typer.Option(help="Which local broker to run.")] = (
-        BrokerKind.tansu
-    ),
-) -> None:
-    """Run the whole loop locally on embedded defaults."""
-    from driftloop.stack import demo_foundation
-
-    settings = _settings()
-    try:
-        demo_foundation(settings, broker.value, console)
-    except DriftloopError as exc:
-        raise _fail(exc) from exc
-
-
 def _register_stages() -> None:
     """Add the subcommands of each stage (serving, monitor, retrain, dashboard)."""
     import importlib
 
     for name in ("cmd_serving", "cmd_monitor", "cmd_retrain", "cmd_dashboard", "cmd_scenarios",
-                 "cmd_bench"):
+                 "cmd_bench", "cmd_demo"):
         try:
             module = importlib.import_module(f"driftloop.{name}")
         except ModuleNotFoundError as exc:

@@ -1,14 +1,16 @@
-"""``driftloop bench adaptation``: the baselines over one scenario, as a table and a PNG plot.
+"""``driftloop bench adaptation``: the real system and the baselines over one scenario, as a
+table and a PNG plot.
 
     driftloop bench adaptation --scenario abrupt
     driftloop bench adaptation --scenario gradual --length 10000 --method hat --method periodic
+    driftloop bench adaptation --scenario abrupt --no-system      the baselines only
 
-Every method runs prequentially over the same stream, with the scenario's label delay and
-feedback rate (see :mod:`driftloop.prequential`). The table goes to stdout; the plot, a JSON
-dump and a Markdown table go to ``--out-dir`` (default ``<home>/bench``) as
+First the real system runs over the scenario (broker, database, serving, monitor and
+retraining as separate processes, :mod:`driftloop.system_bench`) at the scenario's pace times
+``--speed``; then every baseline runs prequentially over the same stream, with the same label
+delay and feedback rate (see :mod:`driftloop.prequential`). The table goes to stdout; the plot,
+a JSON dump and a Markdown table go to ``--out-dir`` (default ``<home>/bench``) as
 ``adaptation-<scenario>.{png,json,md}``.
-The real system's run is added to the same report with
-:func:`driftloop.adaptation.evaluate_system`.
 """
 
 from __future__ import annotations
@@ -90,6 +92,39 @@ def run_baselines(
                               jobs=jobs, progress=progress, done=done)
 
 
+def _run_system(settings: Settings, scenario: Scenario, folder: Path, *, speed: float,
+                broker: str, database: str | None, window: int, tolerance: float
+                ) -> MethodResult:
+    """The real system's run, with the demo's key moments on stderr."""
+    import signal
+    import threading
+
+    from driftloop.cmd_demo import log_to_file
+    from driftloop.system_bench import run_system
+
+    workdir = (folder / f"system-{scenario.name}").resolve()
+    log_to_file(workdir / "bench.log", "INFO")
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT,
+                                                                       signal.SIGTERM)}
+    err.rule(f"the real system over {scenario.name}")
+    try:
+        outcome = run_system(settings, scenario, workdir=workdir, console=err,
+                             broker=broker, database_url=database,  # type: ignore[arg-type]
+                             speed=speed, window=window, tolerance=tolerance, stop=stop)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if stop.is_set():
+        raise DriftloopError("interrupted")
+    lost = f"; {outcome.unanswered:,} requests unanswered" if outcome.unanswered else ""
+    err.print(f"real system: {len(outcome.run.predictions):,} predictions, detections at "
+              f"{', '.join(f'{d:,}' for d in outcome.detections) or 'none'}; promotions "
+              + ", ".join(f"v{v} at {i:,}" for i, v in outcome.promotions) + lost)
+    err.rule("baselines")
+    return outcome.result
+
+
 def _choose(available: list[Method], keys: Sequence[str]) -> list[Method]:
     if not keys:
         return available
@@ -150,20 +185,41 @@ def adaptation(
     jobs: Annotated[int, typer.Option(help="Methods run at once, in worker processes.")] = 1,
     out_dir: Annotated[Path | None, typer.Option(
         help="Where the PNG, JSON and Markdown go [default: <home>/bench].")] = None,
+    system: Annotated[bool, typer.Option(
+        help="Run the real system (broker, processes, database) too.")] = True,
+    speed: Annotated[float, typer.Option(
+        help="The real system's pace relative to the scenario's 100 events per second.")] = 1.0,
+    broker: Annotated[str, typer.Option(
+        help="The real system's broker: tansu, kafka or external.")] = "tansu",
+    database: Annotated[str | None, typer.Option(
+        help="The real system's database URL [default: SQLite in the working folder].")] = None,
 ) -> None:
-    """Online learners and retraining baselines over one scenario, with delayed labels."""
+    """The real system, online learners and retraining baselines over one scenario, with
+    delayed labels."""
     settings = _settings()
+    if broker not in ("tansu", "kafka", "external"):
+        raise typer.BadParameter("choose tansu, kafka or external", param_hint="--broker")
+    folder = out_dir or settings.home / "bench"
     try:
         chosen = get_scenario(scenario)
         if length is not None:
             chosen = chosen.resized(length)
         if seed is not None:
             chosen = chosen.reseeded(seed)
+        # Refuse unknown methods before the real system's long run.
+        _choose(default_methods(settings.retrain, seed=chosen.seed, period=period),
+                method or ())
+        measured: list[MethodResult] = []
+        if system:
+            measured.append(_run_system(settings, chosen, folder, speed=speed, broker=broker,
+                                        database=database, window=window,
+                                        tolerance=tolerance))
         report = run_baselines(settings, chosen, methods=method or (), period=period,
                                window=window, tolerance=tolerance, jobs=jobs)
     except DriftloopError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
+    report = AdaptationReport(report.scenario, report.window, (*measured, *report.results))
     show(report)
     for path in write(report, out_dir or settings.home / "bench"):
         err.print(f"wrote {path}")

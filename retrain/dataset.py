@@ -13,6 +13,12 @@ champion and the challenger are compared; nothing from it, and nothing newer, is
 training or validation splits. Validation (early stopping) is the newest share of what is left,
 training the rest plus a seeded sample of older examples.
 
+After a drift the caller passes ``since``, the start of the current concept (see
+:mod:`retrain.concept`): when at least ``min_examples`` examples are that new, the recent
+examples are taken from them only (so the holdout is the newest slice of the new concept too),
+and ``drift_older_share`` of the training set, not ``older_share``, comes from before. With
+fewer the plan falls back to the usual split, and the lineage says so.
+
 Examples without a label are skipped, and so are examples whose feature names differ from the
 newest example's (the schema the model will be served with); the lineage counts both.
 """
@@ -43,6 +49,12 @@ class Example:
     label: Any
     timestamp: datetime
     label_source: str = "app"
+    version: int | None = None
+    """The model version that answered the request (0: logged by the app itself)."""
+    predicted: Any = None
+    """What that version answered, when known."""
+    id: int | None = None
+    """The stored example's id, when it comes from the store."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +99,33 @@ class Dataset:
     older_sampled: int = 0
     skipped_unlabelled: int = 0
     skipped_schema: int = 0
+    since: datetime | None = None
+    """The start of the concept the recent examples were taken from (None: every example)."""
+    since_examples: int = 0
+    """How many usable examples are that new (counted even when too few to be used)."""
+    since_used: bool = False
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(sorted(self.holdout.examples[0].features)) if self.holdout else ()
 
     def lineage(self) -> dict[str, Any]:
+        learnt = [*self.train.examples, *self.validation.examples]
+        concept: dict[str, Any] | None = None
+        if self.since is not None:
+            recent = len(self.train) - self.older_sampled + len(self.validation) + len(
+                self.holdout)
+            concept = {
+                "since": self.since.isoformat(),
+                "available": self.since_examples,
+                "examples": recent if self.since_used else 0,
+                "used": self.since_used,
+            }
         return {
+            # The span of what the model learnt from (the monitor's drift reference).
+            "from": min(e.timestamp for e in learnt).isoformat() if learnt else None,
+            "to": max(e.timestamp for e in learnt).isoformat() if learnt else None,
+            "concept": concept,
             "source": "labelled_examples",
             "task": self.task,
             "train": self.train.describe(),
@@ -118,6 +150,7 @@ class DatasetPlan:
     max_examples: int = 50_000
     seed: int = 0
     task: Literal["auto", "classification", "regression"] = "auto"
+    drift_older_share: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: RetrainSettings) -> DatasetPlan:
@@ -130,6 +163,7 @@ class DatasetPlan:
             max_examples=settings.max_examples,
             seed=settings.seed,
             task=settings.task,
+            drift_older_share=settings.drift_older_share,
         )
 
 
@@ -149,8 +183,12 @@ def _take(n_total: int, share: float) -> int:
     return min(max(1, round(n_total * share)), n_total - 1)
 
 
-def build_dataset(model: str, examples: Sequence[Example], plan: DatasetPlan) -> Dataset:
-    """Split ``examples`` (any order) by time; raise TrainingError when they cannot train."""
+def build_dataset(
+    model: str, examples: Sequence[Example], plan: DatasetPlan, *, since: datetime | None = None
+) -> Dataset:
+    """Split ``examples`` (any order) by time; raise TrainingError when they cannot train.
+
+    ``since``: the current concept's start (see the module docstring)."""
     ordered = sorted(examples, key=lambda e: (e.timestamp, e.request_id))[-plan.max_examples :]
     labelled = [e for e in ordered if e.label is not None]
     skipped_unlabelled = len(ordered) - len(labelled)
@@ -168,7 +206,14 @@ def build_dataset(model: str, examples: Sequence[Example], plan: DatasetPlan) ->
     ):
         raise TrainingError(f"{model}: regression needs numeric labels")
 
-    recent = usable[-plan.recent_examples :]
+    current = [e for e in usable if e.timestamp >= since] if since is not None else []
+    since_used = since is not None and len(current) >= plan.min_examples
+    older_share = plan.older_share
+    if since_used:
+        recent = current[-plan.recent_examples :]
+        older_share = plan.drift_older_share
+    else:
+        recent = usable[-plan.recent_examples :]
     older = usable[: len(usable) - len(recent)]
     n_holdout = _take(len(recent), plan.holdout_share)
     holdout = recent[len(recent) - n_holdout :]
@@ -179,10 +224,10 @@ def build_dataset(model: str, examples: Sequence[Example], plan: DatasetPlan) ->
     validation = pool[len(pool) - n_val :]
     train_recent = pool[: len(pool) - n_val]
 
-    if plan.older_share >= 1:
+    if older_share >= 1:
         n_older = len(older)
     else:
-        wanted = round(len(train_recent) * plan.older_share / (1 - plan.older_share))
+        wanted = round(len(train_recent) * older_share / (1 - older_share))
         n_older = min(len(older), wanted)
     sampled = random.Random(plan.seed).sample(range(len(older)), n_older)  # noqa: S311
     train = [older[i] for i in sorted(sampled)] + train_recent
@@ -198,4 +243,7 @@ def build_dataset(model: str, examples: Sequence[Example], plan: DatasetPlan) ->
         older_sampled=n_older,
         skipped_unlabelled=skipped_unlabelled,
         skipped_schema=skipped_schema,
+        since=since,
+        since_examples=len(current),
+        since_used=since_used,
     )

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 RUN_REQUEST = "retrain.jobs:run_request"
 RUN_SCHEDULE = "retrain.jobs:run_schedule"
+RUN_FOLLOWUP = "retrain.jobs:run_followup"
 
 _lock = threading.Lock()
 _retrainer: Retrainer | None = None
@@ -53,3 +54,10 @@ def run_schedule(model: str) -> None:
     retrainer = _bound()
     if retrainer is not None:
         retrainer.run(model, Trigger("schedule"))
+
+
+def run_followup(model: str) -> None:
+    """A follow-up run of ``model`` after a drift, on the examples since it."""
+    retrainer = _bound()
+    if retrainer is not None:
+        retrainer.run(model, Trigger("follow-up"))

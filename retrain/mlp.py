@@ -3,7 +3,9 @@
 Preprocessing (scaling of numbers, one-hot categories) is fitted on the training split only.
 The network (:class:`streams.nn.MLP`) trains with Adam on mini-batches, seeded, on CUDA when
 present (``settings.retrain.device`` overrides), and stops early when the validation loss has
-not improved for ``patience`` epochs; the best epoch's weights are kept. A non-finite loss
+not improved for ``patience`` epochs; the best epoch's weights are kept. A small training set
+(a few hundred examples right after a drift) is cut into at least ``min_batches`` batches per
+epoch, so that it still gets enough optimiser steps to learn. A non-finite loss
 raises ``TrainingError``. Progress goes to ``job.progress`` when given, else to a rich
 progress bar on stderr when the trainer was built with ``show_progress=True``.
 """
@@ -54,6 +56,12 @@ class MLPTrainer:
     def device(self) -> str:
         return str(self._device)
 
+    def warm_up(self) -> None:
+        """Pay torch's one-off costs now, not in the first run after a drift: building the
+        first optimiser imports ``torch._dynamo`` (over a second on a small machine)."""
+        weight = torch.zeros(1, requires_grad=True)
+        torch.optim.Adam([weight], lr=self._settings.learning_rate)
+
     def hyperparameters(self) -> dict[str, Any]:
         s = self._settings
         return {
@@ -63,6 +71,7 @@ class MLPTrainer:
             "optimizer": "adam",
             "learning_rate": s.learning_rate,
             "batch_size": s.batch_size,
+            "min_batches": s.min_batches,
             "epochs": s.epochs,
             "patience": s.patience,
             "seed": s.seed,
@@ -157,6 +166,7 @@ class MLPTrainer:
         best_loss, best_epoch = math.inf, 0
         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         rows = x_train.shape[0]
+        batch = batch_size(rows, s.batch_size, s.min_batches)
         epoch = 0
         with self._progress(job) as report:
             for epoch in range(1, s.epochs + 1):
@@ -165,8 +175,8 @@ class MLPTrainer:
                 module.train()
                 order = torch.randperm(rows, generator=shuffle).to(self._device)
                 total = torch.zeros((), device=self._device)
-                for start in range(0, rows, s.batch_size):
-                    idx = order[start : start + s.batch_size]
+                for start in range(0, rows, batch):
+                    idx = order[start : start + batch]
                     optimizer.zero_grad(set_to_none=True)
                     loss = loss_fn(_squeeze(module(x_train[idx])), y_train[idx])
                     loss.backward()
@@ -214,6 +224,12 @@ class MLPTrainer:
                            loss=f"train {r.train_loss:.4f} val {r.val_loss:.4f}")
 
             yield show
+
+
+def batch_size(rows: int, largest: int, min_batches: int, smallest: int = 8) -> int:
+    """``largest``, or less so that an epoch of ``rows`` has at least ``min_batches`` batches
+    (never below ``smallest``)."""
+    return max(1, min(largest, max(smallest, math.ceil(rows / min_batches))))
 
 
 def _squeeze(outputs: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,10 @@ drift topic:
   batch's offsets are committed (a replay finds the request stored and queues nothing new);
 * ``DriftReport``: its window scores are stored and the automatic rollback is evaluated.
 
+A request whose drift is dated but has too few labels since is queued again a little later
+(see :meth:`retrain.runner.Retrainer.run_request`); while idle the process also queues the
+follow-up runs after a drift (:mod:`retrain.followups`).
+
 Assumes one retrain process per database (the start-up recovery treats every ``running`` run
 as orphaned).
 """
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from retrain import jobs
+from retrain.followups import FollowUps
 from retrain.publisher import UpdatePublisher
 from retrain.registry import Registry
 from retrain.rollback import AutoRollback
@@ -32,7 +37,7 @@ from retrain.trainer import load_trainer
 from streams.codec import Decoder
 from streams.consumer import Batch, ConsumerLoop
 from streams.db import Database
-from streams.errors import BrokerError, RegistryError
+from streams.errors import BrokerError, RegistryError, StoreError
 from streams.events import DriftEvent, DriftReport, RetrainRequested
 from streams.producer import Producer
 from streams.settings import Settings
@@ -42,6 +47,7 @@ from streams.topics import Topic, TopicNames
 log = logging.getLogger(__name__)
 
 PUBLISH_EVERY_S = 5.0
+FOLLOWUP_EVERY_S = 2.0
 
 
 class DriftHandler:
@@ -105,16 +111,22 @@ def run_retrain(
     db = Database(settings.database_url, echo=settings.database.echo)
     registry, runs = Registry(db), RunStore(db)
     trainer = load_trainer(settings.retrain.trainer, settings.retrain)
+    warm_up = getattr(trainer, "warm_up", None)
+    if callable(warm_up):  # optional: trainers with one-off start-up costs pay them here
+        warm_up()
     client = settings.kafka.client_id
     loop_producer = Producer(settings.kafka, client_id=f"{client}-retrain")
     updates_producer = Producer(settings.kafka, client_id=f"{client}-retrain-updates")
     publisher = UpdatePublisher(registry, updates_producer, names(Topic.MODEL_UPDATES))
+    scheduler = RetrainScheduler(db, workers=settings.retrain.workers)
     retrainer = Retrainer(
         settings.retrain, artifacts=settings.artifacts, store=EventStore(db), registry=registry,
         runs=runs, trainer=trainer, trainer_name=settings.retrain.trainer,
         on_change=publisher.publish_pending, stop=stop,
+        defer=lambda event_id, model, delay: scheduler.add_request(event_id, model,
+                                                                   delay_s=delay),
     )
-    scheduler = RetrainScheduler(db, workers=settings.retrain.workers)
+    followups = FollowUps(settings.retrain, registry, runs, scheduler.add_followup)
     loop: ConsumerLoop[Any] | None = None
     try:
         recovered = runs.recover()
@@ -129,13 +141,19 @@ def run_retrain(
         for request in runs.pending_requests():
             scheduler.add_request(request.event_id, request.model)
 
-        last_publish = time.monotonic()
+        last_publish = last_followup = time.monotonic()
 
         def idle() -> None:
-            nonlocal last_publish
+            nonlocal last_publish, last_followup
             if time.monotonic() - last_publish >= PUBLISH_EVERY_S:
                 last_publish = time.monotonic()
                 _publish_quietly(publisher)
+            if time.monotonic() - last_followup >= FOLLOWUP_EVERY_S:
+                last_followup = time.monotonic()
+                try:
+                    followups.check()
+                except StoreError as exc:
+                    log.warning("follow-up check failed", extra={"error": str(exc)})
 
         drift = names(Topic.DRIFT)
         loop = ConsumerLoop(

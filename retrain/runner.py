@@ -27,8 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from retrain.dataset import Dataset, DatasetPlan, Example, build_dataset
+from retrain.concept import Concept, Scored, concept_start, latest_since
+from retrain.dataset import Dataset, DatasetPlan, Example, Split, Task, build_dataset, infer_task
 from retrain.decision import Decision, Evaluation, decide, promotion_metric
+from retrain.metrics import label_key
 from retrain.registry import Registry, VersionInfo
 from retrain.runs import RunStore
 from retrain.scoring import score
@@ -106,8 +108,50 @@ def code_version() -> str:
 
 
 def examples_of(rows: list[ExampleRow]) -> list[Example]:
-    return [Example(r.request_id, r.features, r.label, r.prediction_timestamp, r.label_source)
+    return [Example(r.request_id, r.features, r.label, r.prediction_timestamp, r.label_source,
+                    version=r.model_version, predicted=r.predicted, id=r.id)
             for r in rows]
+
+
+#: Triggers whose runs date a drift in the champion's errors (others inherit the concept).
+DETECTING_TRIGGERS = frozenset({"request"})
+#: Most examples the champion is scored on to date a drift.
+ERROR_STREAM_LIMIT = 20_000
+
+
+def learnt_until(lineage: Mapping[str, Any]) -> datetime | None:
+    """The newest example a version learnt from, by its lineage (None if it does not say)."""
+    data = lineage.get("data")
+    if not isinstance(data, Mapping):
+        return None
+    ends = [data.get("to")]
+    for split in ("train", "validation"):
+        part = data.get(split)
+        if isinstance(part, Mapping):
+            ends.append(part.get("to"))
+    found = []
+    for end in ends:
+        if isinstance(end, str):
+            try:
+                found.append(datetime.fromisoformat(end))
+            except ValueError:
+                continue
+    return max(found) if found else None
+
+
+def _error(predicted: Any, label: Any, task: Task) -> float | None:
+    if predicted is None or label is None:
+        return None
+    if task == "classification":
+        return float(label_key(predicted) != label_key(label))
+    try:
+        return abs(float(predicted) - float(label))
+    except (TypeError, ValueError):
+        return None
+
+
+Defer = Callable[[str, str, float], object]
+"""Queue a request's run again: (event id, model, seconds from now)."""
 
 
 class Retrainer:
@@ -127,6 +171,7 @@ class Retrainer:
         clock: Callable[[], datetime] | None = None,
         stop: threading.Event | None = None,
         version_of_code: str | None = None,
+        defer: Defer | None = None,
     ) -> None:
         self.settings = settings
         self.artifacts = artifacts
@@ -140,22 +185,98 @@ class Retrainer:
         self._stop = stop or threading.Event()
         self._code_version = version_of_code or code_version()
         self._plan = DatasetPlan.from_settings(settings)
+        self._defer = defer
 
     def run_request(self, event_id: str) -> RunOutcome | None:
-        """Serve one stored RetrainRequested, unless it was already claimed (then None)."""
+        """Serve one stored RetrainRequested, unless it was already claimed (then None).
+
+        When the drift it reports is dated but fewer than ``min_examples`` labelled examples
+        have arrived since, the request goes back to pending and ``defer`` queues it again
+        (also None), for at most ``drift_wait_s`` after it was made.
+        """
         request = self.runs.claim_request(event_id)
         if request is None:
             log.info("retrain request already handled", extra={"request": event_id})
             return None
-        outcome = self.run(
-            request.model,
-            Trigger("request", event_id, request.reasons, request.evidence),
-        )
+        trigger = Trigger("request", event_id, request.reasons, request.evidence)
+        examples = self.examples(request.model)
+        if self._defer is not None and self._waits(request.model, trigger, examples,
+                                                   request.requested_at):
+            self.runs.release_request(event_id)
+            self._defer(event_id, request.model, self.settings.drift_retry_s)
+            return None
+        outcome = self.run(request.model, trigger, examples=examples)
         self.runs.finish_request(event_id, status=_REQUEST_STATUS[outcome.status],
                                  run_id=outcome.run_id)
         return outcome
 
-    def run(self, model: str, trigger: Trigger) -> RunOutcome:
+    def examples(self, model: str) -> list[Example]:
+        """The newest ``max_examples`` stored labelled examples of ``model``, oldest first."""
+        return examples_of(self.store.examples(model, limit=self.settings.max_examples))
+
+    def concept(self, model: str, trigger: Trigger, examples: list[Example]) -> Concept:
+        """Where the current concept of ``model`` starts (see :mod:`retrain.concept`)."""
+        champion = self.registry.champion(model)
+        if champion is None:
+            return Concept(None, "none")
+        inherited = latest_since([v.lineage for v in self.registry.versions(model)])
+        labelled = sorted((e for e in examples if e.label is not None),
+                          key=lambda e: (e.timestamp, e.request_id))
+        detect = trigger.kind in DETECTING_TRIGGERS and bool(labelled)
+        stream: list[Scored] = []
+        if detect:
+            task = infer_task([e.label for e in labelled]) if self._plan.task == "auto" \
+                else self._plan.task
+            stream = self._error_stream(champion, labelled, task)
+        return concept_start(stream, inherited=inherited, evidence=trigger.evidence,
+                             detect=detect, z_min=self.settings.change_point_z)
+
+    def _error_stream(self, champion: VersionInfo, labelled: list[Example],
+                      task: Task) -> list[Scored]:
+        """The champion's errors on the examples after the data it learnt from (scored
+        again from its artifact; the predictions it served itself if that fails)."""
+        until = learnt_until(champion.lineage)
+        after = [e for e in labelled if until is None or e.timestamp > until]
+        after = after[-ERROR_STREAM_LIMIT:]
+        predicted: list[Any] | None = None
+        if champion.artifact_uri is not None and after:
+            try:
+                artifact = load_artifact(champion.artifact_uri, expected_sha256=champion.sha256)
+                predicted = score(artifact, Split(tuple(after)), pick_device("cpu")).predictions
+            except (ArtifactError, SchemaError) as exc:
+                log.info("champion not re-scored for dating the drift", extra={"error": str(exc)})
+        if predicted is None:
+            after = [e for e in after if e.version == champion.version]
+            predicted = [e.predicted for e in after]
+        stream = []
+        for example, guess in zip(after, predicted, strict=True):
+            error = _error(guess, example.label, task)
+            if error is not None:
+                stream.append(Scored(example.timestamp, example.id, error))
+        return stream
+
+    def _waits(self, model: str, trigger: Trigger, examples: list[Example],
+               requested_at: datetime) -> bool:
+        """Whether a drift-triggered run should wait for more labels of the new concept."""
+        concept = self.concept(model, trigger, examples)
+        if concept.since is None or concept.source != "change_point":
+            return False
+        since = concept.since
+        fresh = sum(1 for e in examples if e.label is not None and e.timestamp >= since)
+        if fresh >= self.settings.min_examples:
+            return False
+        waited = (self._now() - requested_at).total_seconds()
+        if waited > self.settings.drift_wait_s:
+            log.warning("gave up waiting for labels after the drift",
+                        extra={"model": model, "request": trigger.request_id, "fresh": fresh})
+            return False
+        log.info("waiting for labels after the drift", extra={
+            "model": model, "request": trigger.request_id, "fresh": fresh,
+            "needed": self.settings.min_examples, "since": since.isoformat()})
+        return True
+
+    def run(self, model: str, trigger: Trigger, *,
+            examples: list[Example] | None = None) -> RunOutcome:
         start = self.runs.start(model, trigger.kind, trigger.request_id)
         if start.skipped is not None:
             log.warning("retraining skipped", extra={"model": model, "reason": start.skipped})
@@ -165,7 +286,7 @@ class Retrainer:
                       f"{': ' + ', '.join(trigger.reasons) if trigger.reasons else ''})")
         allocated: list[int] = []
         try:
-            return self._run(model, trigger, start.run_id, journal, allocated)
+            return self._run(model, trigger, start.run_id, journal, allocated, examples)
         except Exception as exc:  # every failure is recorded; the champion stays as it was
             version = allocated[0] if allocated else None
             error = f"{type(exc).__name__}: {exc}"
@@ -180,10 +301,20 @@ class Retrainer:
             return RunOutcome(start.run_id, "failed", version=version, reason=error)
 
     def _run(
-        self, model: str, trigger: Trigger, run_id: int, journal: Journal, allocated: list[int]
+        self, model: str, trigger: Trigger, run_id: int, journal: Journal, allocated: list[int],
+        examples: list[Example] | None,
     ) -> RunOutcome:
-        rows = self.store.examples(model, limit=self.settings.max_examples)
-        dataset = build_dataset(model, examples_of(rows), self._plan)
+        rows = examples if examples is not None else self.examples(model)
+        concept = self.concept(model, trigger, rows)
+        dataset = build_dataset(model, rows, self._plan, since=concept.since)
+        if concept.since is not None:
+            how = (f"z {concept.z:.1f}, error {concept.error_before:.3f} -> "
+                   f"{concept.error_after:.3f}" if concept.source == "change_point"
+                   else "from the champion's lineage")
+            use = ("training on them" if dataset.since_used
+                   else f"too few (< {self._plan.min_examples}), using the usual split")
+            journal.write(f"current concept since {concept.since.isoformat()} ({how}): "
+                          f"{dataset.since_examples} examples, {use}")
         journal.write(
             f"{len(rows)} labelled examples: train {len(dataset.train)} (older "
             f"{dataset.older_sampled}), validation {len(dataset.validation)}, holdout "
@@ -191,8 +322,11 @@ class Retrainer:
         )
         self.registry.ensure_model(model, dataset.task)
         champion = self.registry.champion(model)
+        data_lineage = dataset.lineage()
+        if data_lineage.get("concept") is not None:
+            data_lineage["concept"]["found_by"] = concept.record()
         lineage = {
-            "data": dataset.lineage(),
+            "data": data_lineage,
             "trigger": trigger.record(),
             "parent_version": champion.version if champion is not None else None,
             "code_version": self._code_version,

@@ -198,6 +198,16 @@ class RunStore:
             row = session.get(RetrainRequestRow, event_id)
             return RequestInfo.of(row) if row is not None else None
 
+    def release_request(self, event_id: str) -> None:
+        """Put a claimed request back to pending (its run was deferred)."""
+        with self.db.session() as session:
+            session.execute(
+                update(RetrainRequestRow)
+                .where(RetrainRequestRow.event_id == event_id,
+                       RetrainRequestRow.status == "running")
+                .values(status="pending")
+            )
+
     def finish_request(self, event_id: str, *, status: str, run_id: int | None) -> None:
         with self.db.session() as session:
             session.execute(

@@ -9,14 +9,15 @@ registry's run lock (see :mod:`retrain.runs`) keeps it to one run per model.
 
 Job ids: ``schedule:<model>`` for a model's schedule and ``request:<event_id>`` for the
 one-off job of a ``RetrainRequested``, so a replayed request cannot add a second job while the
-first is pending (and the request's claim stops it from being trained twice after that).
+first is pending (and the request's claim stops it from being trained twice after that);
+``followup:<model>`` for a follow-up run after a drift (see :mod:`retrain.concept`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from retrain.jobs import RUN_REQUEST, RUN_SCHEDULE
+from retrain.jobs import RUN_FOLLOWUP, RUN_REQUEST, RUN_SCHEDULE
 from retrain.tables import JOBS_TABLE
 from streams.db import Database
 from streams.errors import ConfigError
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULE_PREFIX = "schedule:"
 REQUEST_PREFIX = "request:"
+FOLLOWUP_PREFIX = "followup:"
 
 
 def schedule_specs(
@@ -106,12 +108,31 @@ class RetrainScheduler:
                                     name=f"retrain {model}", replace_existing=True)
             log.info("retrain schedule set", extra={"model": model, "trigger": str(trigger)})
 
-    def add_request(self, event_id: str, model: str) -> bool:
-        """Queue the one-off job of a request now; False if it is already queued."""
+    def add_request(self, event_id: str, model: str, *, delay_s: float = 0.0) -> bool:
+        """Queue the one-off job of a request now; False if it is already queued.
+
+        With ``delay_s`` (a deferred run, queued again from inside its own job, which
+        APScheduler may not have removed yet) the job gets an id of its own: the request's
+        claim still runs it at most once."""
+        at = datetime.now(UTC) + timedelta(seconds=delay_s)
+        job_id = f"{REQUEST_PREFIX}{event_id}"
+        if delay_s > 0:
+            job_id += f"@{at.timestamp():.3f}"
         try:
             self._scheduler.add_job(
-                RUN_REQUEST, "date", run_date=datetime.now(UTC), args=[event_id],
-                id=f"{REQUEST_PREFIX}{event_id}", name=f"retrain {model} ({event_id})",
+                RUN_REQUEST, "date", run_date=at, args=[event_id], id=job_id,
+                name=f"retrain {model} ({event_id})",
+            )
+        except ConflictingIdError:
+            return False
+        return True
+
+    def add_followup(self, model: str) -> bool:
+        """Queue a follow-up run of ``model`` now; False if one is already queued."""
+        try:
+            self._scheduler.add_job(
+                RUN_FOLLOWUP, "date", run_date=datetime.now(UTC), args=[model],
+                id=f"{FOLLOWUP_PREFIX}{model}", name=f"retrain {model} (follow-up)",
             )
         except ConflictingIdError:
             return False

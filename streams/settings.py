@@ -231,7 +231,7 @@ class RetrainSettings(_Section):
         0.2, gt=0, lt=1, description="Newest share of examples kept to compare models."
     )
     epochs: int = Field(30, gt=0, description="Most training epochs.")
-    patience: int = Field(4, gt=0, description="Epochs without validation gain before stopping.")
+    patience: int = Field(6, gt=0, description="Epochs without validation gain before stopping.")
     batch_size: int = Field(256, gt=0, description="Training batch size.")
     min_batches: int = Field(
         16, gt=0,
@@ -239,7 +239,7 @@ class RetrainSettings(_Section):
         "examples after a drift) is cut into smaller batches, so that it still gets enough "
         "optimiser steps.",
     )
-    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    learning_rate: float = Field(3e-3, gt=0, description="Adam learning rate.")
     hidden: tuple[int, ...] = Field((64, 64), description="Hidden layer widths of the MLP.")
     seed: int = Field(0, description="Seed for splits, initialisation and shuffling.")
     schedule_interval_s: float | None = Field(
@@ -315,7 +315,7 @@ class RetrainSettings(_Section):
         description="How often a drift-triggered run that waits for labels looks again.",
     )
     followup_growth: float = Field(
-        2.0, ge=0,
+        1.5, ge=0,
         description="After a drift, retrain again each time the examples since it have grown "
         "this many times over what the champion learnt from, until recent_examples of them "
         "fill a training set; 1 or less disables these follow-up runs.",

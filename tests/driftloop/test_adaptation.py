@@ -266,7 +266,7 @@ def test_bench_command_writes_table_plot_and_data(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "driftloop.cmd_bench", "bench", "adaptation",
          "--scenario", "recurring", "--length", "2000", "--method", "logreg",
-         "--window", "200", "--out-dir", str(tmp_path)],
+         "--window", "200", "--out-dir", str(tmp_path), "--no-system"],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -100,3 +100,37 @@ def test_splits_never_overlap_and_training_is_older_than_the_holdout(
     assert newest_trained < min(e.timestamp for e in ds.holdout.examples)
     assert max(e.timestamp for e in ds.train.examples) < min(
         e.timestamp for e in ds.validation.examples)
+
+
+def test_after_a_drift_recent_examples_come_from_the_new_concept_only() -> None:
+    rows = _examples(1000)
+    since = rows[700].timestamp
+    plan = DatasetPlan(recent_examples=500, older_share=0.5, holdout_share=0.2,
+                       validation_share=0.25, min_examples=200, drift_older_share=0.0)
+    ds = build_dataset("m", rows, plan, since=since)
+    trained = [*ds.train.examples, *ds.validation.examples, *ds.holdout.examples]
+    assert min(e.timestamp for e in trained) == since
+    assert [e.request_id for e in ds.holdout.examples] == [f"r{i}" for i in range(940, 1000)]
+    assert ds.older_sampled == 0
+    concept = ds.lineage()["concept"]
+    assert concept == {"since": since.isoformat(), "available": 300, "examples": 300,
+                       "used": True}
+    assert ds.lineage()["from"] == since.isoformat()
+    assert ds.lineage()["to"] == rows[939].timestamp.isoformat()
+
+    # Some older examples when asked for.
+    mixed = build_dataset("m", rows, DatasetPlan(
+        recent_examples=500, holdout_share=0.2, validation_share=0.25, min_examples=200,
+        drift_older_share=0.25), since=since)
+    assert mixed.older_sampled == round(len(mixed.train) * 0.25)
+    assert all(e.timestamp < since for e in mixed.train.examples[: mixed.older_sampled])
+
+
+def test_too_few_examples_since_the_drift_fall_back_to_the_usual_split() -> None:
+    rows = _examples(1000)
+    plan = DatasetPlan(recent_examples=500, older_share=0.0, min_examples=200)
+    ds = build_dataset("m", rows, plan, since=rows[900].timestamp)
+    assert len(ds.train) + len(ds.validation) + len(ds.holdout) == 500
+    assert ds.lineage()["concept"]["used"] is False
+    assert ds.lineage()["concept"]["available"] == 100
+    assert ds.lineage()["concept"]["examples"] == 0

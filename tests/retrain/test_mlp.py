@@ -111,3 +111,12 @@ def test_trainers_load_by_import_path() -> None:
         load_trainer("retrain.nope:Trainer", fast_settings())
     with pytest.raises(ConfigError, match="did not build a trainer"):
         load_trainer("retrain.dataset:DatasetPlan", fast_settings())
+
+
+def test_small_training_sets_get_smaller_batches() -> None:
+    from retrain.mlp import batch_size
+
+    assert batch_size(50_000, 256, 16) == 256
+    assert batch_size(2_000, 256, 16) == 125
+    assert batch_size(160, 256, 16) == 10
+    assert batch_size(40, 256, 16) == 8

@@ -1,0 +1,100 @@
+"""The real system's run of a scenario for ``driftloop bench adaptation``.
+
+The whole loop runs as in ``driftloop demo`` (broker, database, serving, monitor, retraining
+as separate processes; :mod:`driftloop.demo`), without the dashboard, until every request of
+the stream is answered. Its stored predictions are then read back
+(:func:`driftloop.system_records.load_system_run`) and measured exactly like the baselines
+(:func:`driftloop.adaptation.evaluate_system`). Detections are the retrain requests and the
+drift reports in which a River detector fired, each dated by the last event predicted before
+it (:func:`driftloop.adaptation.index_at`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from driftloop.adaptation import (
+    DEFAULT_TOLERANCE,
+    DEFAULT_WINDOW,
+    MethodResult,
+    evaluate_system,
+    index_at,
+)
+from driftloop.demo import Demo, DemoOptions, DemoResult
+from driftloop.local_loop import BrokerChoice, LocalLoop
+from driftloop.scenarios import Scenario
+from driftloop.system_records import SystemRun, load_system_run
+from streams.errors import DriftloopError
+from streams.events import DriftReport, ModelPromoted, RetrainRequested
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAME = "driftloop (drift-triggered retraining)"
+
+
+@dataclass(frozen=True)
+class SystemOutcome:
+    """The system's result, and what it is made of."""
+
+    result: MethodResult
+    run: SystemRun
+    unanswered: int
+    detections: tuple[int, ...]
+    promotions: tuple[tuple[int, int], ...]
+    """(event index, version) of every promotion, dated like the detections."""
+
+
+def detection_times(events: list[object]) -> list[datetime]:
+    """When the loop said it saw drift: retrain requests and River alarms in drift reports."""
+    times = []
+    for event in events:
+        if isinstance(event, RetrainRequested) or (
+                isinstance(event, DriftReport) and event.alarms):
+            times.append(event.timestamp)
+    return sorted(times)
+
+
+def run_system(
+    settings: Settings,
+    scenario: Scenario,
+    *,
+    workdir: Path,
+    console: Console,
+    broker: BrokerChoice = "tansu",
+    database_url: str | None = None,
+    speed: float = 1.0,
+    window: int = DEFAULT_WINDOW,
+    tolerance: float = DEFAULT_TOLERANCE,
+    stop: threading.Event | None = None,
+) -> SystemOutcome:
+    """Run the loop over ``scenario`` and measure it; DriftloopError if the run failed."""
+    found: list[SystemOutcome] = []
+
+    def measure(loop: LocalLoop, result: DemoResult) -> None:
+        run = load_system_run(loop.db, scenario, model=result.model, prefix=result.prefix)
+        detections = tuple(index_at(run.sent, t) for t in detection_times(result.events))
+        promotions = tuple((index_at(run.sent, e.timestamp), e.version)
+                           for e in result.events if isinstance(e, ModelPromoted))
+        measured = evaluate_system(run.predictions, scenario, detections=detections,
+                                   name=NAME, window=window, tolerance=tolerance,
+                                   seconds=result.seconds)
+        found.append(SystemOutcome(measured, run, len(run.unanswered(scenario)), detections,
+                                   promotions))
+
+    options = DemoOptions(scenario=scenario.name, broker=broker, database_url=database_url,
+                          speed=speed, dashboard=False, workdir=workdir, exit_when_done=True)
+    demo = Demo(settings, options, console=console, stop=stop, after_stream=measure,
+                scenario=scenario)
+    outcome = demo.run()
+    if outcome.code != 0 or not found:
+        raise DriftloopError(f"the real system's run of {scenario.name} failed "
+                             f"(logs in {workdir / 'logs'})")
+    # The whole run's wall time: start-up, first model, stream and answers.
+    return replace(found[0], result=replace(found[0].result, seconds=outcome.seconds))

@@ -1,0 +1,42 @@
+"""``driftloop bench adaptation`` runs the real system (broker, processes, database) over the
+scenario and puts it in the same table, data and plot as the baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from driftloop.accuracy_plot import COLORS
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_real_system_is_measured_like_the_baselines(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
+    env["DRIFTLOOP_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, "-m", "driftloop.cli", "bench", "adaptation", "--scenario", "abrupt",
+         "--length", "6000", "--speed", "2", "--method", "logreg", "--window", "300",
+         "--out-dir", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "driftloop (drift-triggered retraining)" in result.stdout
+    data = json.loads((tmp_path / "out" / "adaptation-abrupt.json").read_text())
+    system, logreg = data["results"]
+    assert (system["key"], logreg["key"]) == ("driftloop", "logreg")
+    assert len(system["windows"]) == len(logreg["windows"]) == 18  # every event answered
+    first = system["drifts"][0]
+    assert first["detection"] is not None, system
+    assert first["new_model"] is not None, system
+    assert first["detection"] <= first["new_model"]
+    assert system["fits"] >= 2
+    assert system["accuracy"] > 0.7
+    image = Image.open(tmp_path / "out" / "adaptation-abrupt.png").convert("RGB")
+    assert COLORS["driftloop"] in {c for _, c in image.getcolors(maxcolors=1 << 20)}
