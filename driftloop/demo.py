@@ -160,6 +160,8 @@ class Demo:
         with self.console.status(f"starting the {loop.options.broker} broker"):
             bootstrap = loop.start_broker()
         self.say(f"broker [bold]{loop.options.broker}[/bold] at {bootstrap}")
+        if self.stop.is_set():
+            return self._stopped(result)
         settings = loop.prepare()
         model = self._model_name(loop)
         if model != loop.options.model:
