@@ -21,7 +21,6 @@ set them: a compressed scenario must not wait ten real minutes between two retra
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr
 
+from dashboard.process import settings_env
 from driftloop.scenarios import Scenario
 from driftloop.simulator import store_warmup
 from driftloop.stack import migrate
@@ -66,39 +66,6 @@ class LoopOptions:
     topic_prefix: str = "driftloop"
     reset: bool = True
     """Remove the previous run's SQLite file, artifacts and logs from ``workdir`` first."""
-
-
-def _reveal(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """``DRIFTLOOP_*`` variables from which a child's ``Settings()`` rebuilds ``settings``.
-
-    One variable per top-level field (a section as JSON, secrets in clear: they go to our own
-    children only), so nothing the parent inherited can override them.
-    """
-    env: dict[str, str] = {}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        key = f"{ENV_PREFIX}{name.upper()}"
-        if isinstance(value, BaseModel):
-            env[key] = json.dumps(value.model_dump(mode="python"), default=_reveal)
-        elif isinstance(value, tuple | list | dict):
-            env[key] = json.dumps(value, default=_reveal)
-        elif isinstance(value, SecretStr):
-            env[key] = value.get_secret_value()
-        else:
-            env[key] = str(value)
-    return env
 
 
 def child_env(settings: Settings, inherited: Mapping[str, str]) -> dict[str, str]:
