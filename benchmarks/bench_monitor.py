@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import random
 import socket
@@ -38,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer
+from baselines import raw_consume_rate
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -88,24 +87,7 @@ def produce(kafka: KafkaSettings, names: TopicNames, pairs: int) -> None:
 
 
 def raw_rate(kafka: KafkaSettings, names: TopicNames, total: int) -> float:
-    consumer = KafkaConsumer(
-        names(Topic.PREDICTIONS), names(Topic.FEEDBACK), group_id=f"raw-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False, auto_offset_reset="earliest",
-        max_poll_records=kafka.max_poll_records, **kafka.client_config())
-    seen, start = 0, None
-    while seen < total:
-        polled = consumer.poll(timeout_ms=kafka.poll_timeout_ms)
-        if polled and start is None:
-            start = time.perf_counter()
-        for messages in polled.values():
-            seen += len(messages)
-            for message in messages:
-                json.loads(message.value)
-        if polled:
-            consumer.commit()
-    elapsed = time.perf_counter() - (start or time.perf_counter())
-    consumer.close()
-    return total / elapsed
+    return raw_consume_rate(kafka, [names(Topic.PREDICTIONS), names(Topic.FEEDBACK)], total)
 
 
 def monitor_rate(settings: Settings, url: str, total: int, label: str) -> float:

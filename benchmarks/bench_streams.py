@@ -26,7 +26,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer
+from baselines import raw_consume_rate
+from kafka import KafkaProducer
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -85,23 +86,7 @@ def _adapter_produce(kafka: KafkaSettings, topic: str, events: list[Prediction])
 
 
 def _raw_consume(kafka: KafkaSettings, topic: str, n: int) -> float:
-    consumer = KafkaConsumer(topic, group_id=f"raw-{uuid.uuid4().hex[:6]}",
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             max_poll_records=kafka.max_poll_records, **kafka.client_config())
-    seen, start = 0, None
-    while seen < n:
-        polled = consumer.poll(timeout_ms=kafka.poll_timeout_ms)
-        if polled and start is None:
-            start = time.perf_counter()
-        for messages in polled.values():
-            seen += len(messages)
-            for message in messages:
-                json.loads(message.value)
-        if polled:
-            consumer.commit()
-    elapsed = time.perf_counter() - (start or time.perf_counter())
-    consumer.close()
-    return n / elapsed
+    return raw_consume_rate(kafka, [topic], n)
 
 
 def _adapter_consume(kafka: KafkaSettings, names: TopicNames, topic: str, n: int) -> float:
