@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from driftloop.entry import console, fail, load_settings, stop_on_signals
+from driftloop.entry import console, fail, load_settings, settle_heap, stop_on_signals
 from streams.errors import DriftloopError
 
 
@@ -19,6 +19,7 @@ def monitor() -> None:
                   f" into {settings.database_url.split('@')[-1]}")
     try:
         db = migrate(settings)
+        settle_heap()
         stats = run_monitor(settings, db=db, stop=stop)
     except DriftloopError as exc:
         raise fail(exc) from exc

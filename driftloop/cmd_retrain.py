@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftloop.entry import load_settings
+from driftloop.entry import load_settings, settle_heap
 from streams.errors import DriftloopError
 from streams.settings import Settings
 
@@ -60,6 +60,8 @@ def retrain(
             _once(settings, once)
             return
         from retrain.process import run_retrain
+
+        settle_heap()
 
         stop = threading.Event()
 

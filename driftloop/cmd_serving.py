@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from driftloop.entry import console, fail, load_settings, stop_on_signals
+from driftloop.entry import console, fail, load_settings, settle_heap, stop_on_signals
 from streams.errors import DriftloopError
 
 
@@ -29,6 +29,7 @@ def serve(
     stop = stop_on_signals("finishing the current batch")
     console.print(f"serving [bold]{model}[/bold] from {settings.kafka.bootstrap_servers} "
                   f"(topics {settings.topics.prefix}.*)")
+    settle_heap()
     try:
         stats = run_serving(settings, model=model, artifact=artifact, device=device, stop=stop)
     except DriftloopError as exc:

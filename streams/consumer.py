@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
@@ -34,9 +34,12 @@ log = logging.getLogger(__name__)
 E = TypeVar("E")
 
 
-@dataclass(frozen=True)
-class Record(Generic[E]):
-    """A decoded event and where it came from."""
+class Record(NamedTuple, Generic[E]):
+    """A decoded event and where it came from.
+
+    Immutable like the other internal values; a NamedTuple rather than a frozen dataclass
+    because one is built per consumed message and costs a fifth as much to build.
+    """
 
     topic: str
     partition: int
@@ -131,6 +134,7 @@ class ConsumerLoop(Generic[E]):
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "max_poll_records": settings.max_poll_records,
+            "fetch_max_wait_ms": settings.fetch_max_wait_ms,
             "session_timeout_ms": settings.session_timeout_ms,
             "heartbeat_interval_ms": max(settings.session_timeout_ms // 4, 100),
             "fetch_max_bytes": max(settings.max_message_bytes * 4, 52_428_800),
@@ -219,9 +223,9 @@ class ConsumerLoop(Generic[E]):
         count = 0
         for tp, messages in polled.items():
             decoder = self._decoders[tp.topic]
+            count += len(messages)
+            EVENTS_CONSUMED.labels(topic=tp.topic).inc(len(messages))
             for msg in messages:
-                count += 1
-                EVENTS_CONSUMED.labels(topic=tp.topic).inc()
                 try:
                     event = decoder.decode(msg.value)
                 except EventError as exc:

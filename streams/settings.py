@@ -45,6 +45,15 @@ class KafkaSettings(_Section):
     batch_size: int = Field(65_536, gt=0, description="Producer batch size in bytes.")
     max_poll_records: int = Field(500, gt=0, description="Most records handed to one batch.")
     poll_timeout_ms: int = Field(200, gt=0, description="How long one poll waits for records.")
+    fetch_max_wait_ms: int = Field(
+        100,
+        gt=0,
+        description=(
+            "Longest the broker may hold a consumer's fetch while it waits for data. Some "
+            "brokers (Tansu) hold every fetch to this limit even when data is there, so a "
+            "small value keeps consumers from stalling; Kafka's own default is 500."
+        ),
+    )
     session_timeout_ms: int = Field(
         10_000, gt=0, description="Consumer group session timeout; a dead member leaves after it."
     )

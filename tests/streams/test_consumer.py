@@ -186,3 +186,18 @@ def test_random_input_never_stops_the_loop(
     assert loop.stats.consumed == len(junk) + 3
     assert {"r0", "r1", "r2"} <= set(handler.seen)
     assert len(handler.seen) + sum(loop.stats.dead_lettered.values()) == len(junk) + 3
+
+
+def test_the_fetch_wait_of_the_settings_reaches_the_client(deployment: Deployment) -> None:
+    requests = deployment.names(Topic.REQUESTS)
+    kafka = deployment.kafka.model_copy(update={"fetch_max_wait_ms": 37})
+    loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
+        kafka, topics=[requests], group_id=f"{deployment.names.prefix}-wait",
+        decoders={requests: Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes)},
+        handler=Collect(), producer=Producer(kafka),
+        dead_letter_topic=deployment.names(Topic.DEAD_LETTER),
+    )
+    try:
+        assert loop.consumer.config["fetch_max_wait_ms"] == 37
+    finally:
+        loop.close()
