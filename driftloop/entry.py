@@ -41,6 +41,9 @@ def stop_on_signals(what: str = "finishing the current batch") -> threading.Even
     return stop
 
 
+YOUNG_GENERATION = 10_000
+
+
 def settle_heap() -> None:
     """Keep what the process built at startup out of every later garbage collection.
 
@@ -48,10 +51,14 @@ def settle_heap() -> None:
     collector runs often, and a full collection walks every object of the process: the
     hundreds of thousands that importing torch, pandas and pydantic leave behind. Freezing
     them once the process is wired (``gc.freeze``) made a consumer loop ~1.5x faster in
-    benchmarks/bench_streams.py; later garbage is still collected as usual.
+    benchmarks/bench_streams.py; later garbage is still collected as usual. The youngest
+    generation is also made big enough for a batch (a 500-event batch allocates a few
+    thousand objects; Python's default of 700 collects several times per batch).
     """
     gc.collect()
     gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION, middle, oldest)
 
 
 def fail(exc: DriftloopError) -> typer.Exit:

@@ -221,20 +221,20 @@ class ConsumerLoop(Generic[E]):
         records: list[Record[E]] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         count = 0
+        keep = records.append
         for tp, messages in polled.items():
-            decoder = self._decoders[tp.topic]
+            decode = self._decoders[tp.topic].decode
+            topic, partition = tp.topic, tp.partition
             count += len(messages)
-            EVENTS_CONSUMED.labels(topic=tp.topic).inc(len(messages))
+            EVENTS_CONSUMED.labels(topic=topic).inc(len(messages))
             for msg in messages:
+                value = msg.value
                 try:
-                    event = decoder.decode(msg.value)
+                    event = decode(value)
                 except EventError as exc:
-                    self._dead_letter(msg.value, msg.key, exc, tp.topic, tp.partition, msg.offset)
+                    self._dead_letter(value, msg.key, exc, topic, partition, msg.offset)
                     continue
-                records.append(
-                    Record(tp.topic, tp.partition, msg.offset, msg.key, msg.timestamp, event,
-                           msg.value)
-                )
+                keep(Record(topic, partition, msg.offset, msg.key, msg.timestamp, event, value))
             if messages:
                 offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "", -1)
         self.stats.consumed += count
