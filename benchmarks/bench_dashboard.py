@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import create_engine, select, text
 
 from dashboard.queries import PredictionFilter, StreamQueries
-from driftloop.stack import migrate_database
+from driftloop.migrations import migrate_database
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction
 from streams.store import EventStore, LabelledExample, PredictionRow

@@ -44,8 +44,8 @@ from rich.table import Table
 from river.datasets import synth
 from sqlalchemy import create_engine, text
 
-from driftloop.brokers import broker_for
-from driftloop.stack import migrate_database
+from driftloop.local.brokers import broker_for
+from driftloop.migrations import migrate_database
 from monitor.drift_worker import DriftWorker
 from monitor.evidently_drift import compare
 from monitor.process import Monitor, build_loop

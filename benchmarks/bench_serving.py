@@ -45,8 +45,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from driftloop.brokers import broker_for
 from driftloop.entry import settle_heap
+from driftloop.local.brokers import broker_for
 from serving.process import ServingProcess
 from streams.artifacts import Architecture, Artifact, Manifest, Preprocessor, write_artifact
 from streams.codec import encode

@@ -32,8 +32,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from driftloop.brokers import broker_for
 from driftloop.entry import settle_heap
+from driftloop.local.brokers import broker_for
 from streams.codec import Decoder, encode
 from streams.consumer import Batch, ConsumerLoop
 from streams.events import ClassOutput, Prediction

@@ -63,5 +63,5 @@ def settle_heap() -> None:
 
 def fail(exc: DriftloopError) -> typer.Exit:
     """Report a driftloop error in one line (no traceback) and give exit code 1."""
-    console.print(f"[red]error:[/red] {exc}")
+    console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
     return typer.Exit(1)

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -36,3 +37,12 @@ def configure(level: str = "WARNING") -> None:
     # kafka-python is chatty at INFO; keep it at WARNING unless debugging.
     if root.level > logging.DEBUG:
         logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def to_file(path: Path, level: str) -> None:
+    """Log to a file instead, for commands whose terminal is for the key moments (the demo)."""
+    logging.getLogger().setLevel(level.upper())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().handlers[:] = [handler]

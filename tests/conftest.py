@@ -54,7 +54,7 @@ class _Brokers:
             version = os.environ.get(f"DRIFTLOOP_TEST_{kind.upper()}_VERSION", "")
             info = BrokerInfo(kind, self._env[kind], version)
         else:
-            from driftloop.brokers import broker_for
+            from driftloop.local.brokers import broker_for
 
             broker = broker_for(kind, self._workdir / kind, _free_port())
             bootstrap = broker.start()
@@ -155,7 +155,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     """A fresh database migrated to the newest revision of every stage's tables."""
-    from driftloop.stack import migrate_database
+    from driftloop.migrations import migrate_database
 
     db = migrate_database(Database(database_url))
     yield db

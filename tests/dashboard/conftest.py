@@ -32,7 +32,7 @@ def live_now() -> datetime:
 def shared_seeded(request: pytest.FixtureRequest,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     """Like ``seeded``, but one database per module and kind, for tests that only read."""
-    from driftloop.stack import migrate_database
+    from driftloop.migrations import migrate_database
 
     server = os.environ.get("DRIFTLOOP_TEST_POSTGRES_URL")
     admin = None

@@ -72,7 +72,7 @@ def test_access_policy():
 
 
 def test_hash_password_command_prints_a_usable_hash():
-    from driftloop.cmd_dashboard import register
+    from driftloop.commands.dashboard import register
 
     app = typer.Typer()
     register(app)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from driftloop.accuracy_plot import COLORS
+from driftloop.lab.plot import COLORS
 
 
 @pytest.mark.slow

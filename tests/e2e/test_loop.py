@@ -12,12 +12,12 @@ import pytest
 from rich.console import Console
 from sqlalchemy import func, select
 
-from driftloop.adaptation import accuracy
-from driftloop.demo import Demo, DemoOptions, DemoResult
-from driftloop.local_loop import LocalLoop
-from driftloop.prequential import Record
-from driftloop.scenarios import get_scenario
-from driftloop.system_records import load_system_run
+from driftloop.lab.adaptation import accuracy
+from driftloop.lab.prequential import Record
+from driftloop.lab.scenarios import get_scenario
+from driftloop.lab.system_run import load_system_run
+from driftloop.local.demo import Demo, DemoOptions, DemoResult
+from driftloop.local.loop import LocalLoop
 from retrain.runs import RunStore
 from streams.events import ModelPromoted, RetrainRequested
 from streams.settings import KafkaSettings, Settings

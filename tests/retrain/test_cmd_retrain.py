@@ -14,7 +14,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from driftloop.cli import app
-from driftloop.stack import migrate_database
+from driftloop.migrations import migrate_database
 from streams.artifacts import path_from_uri
 from streams.db import Database
 from streams.events import ModelPromoted, ModelRolledBack

@@ -86,7 +86,7 @@ def test_a_sigkilled_server_loses_no_prediction(
                        promoted(make_artifact(tmp_path / "artifacts", 1)), key=MODEL)
 
     db = Database(f"sqlite:///{tmp_path / 'store.db'}")
-    from driftloop.stack import migrate_database
+    from driftloop.migrations import migrate_database
 
     store = EventStore(migrate_database(db))
     topic = dep.names(Topic.PREDICTIONS)

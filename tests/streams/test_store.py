@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from driftloop.stack import migrate_database
+from driftloop.migrations import migrate_database
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction, ValueOutput
 from streams.store import EventStore, ExampleRow, FeedbackRow, LabelledExample, PredictionRow

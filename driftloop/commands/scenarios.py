@@ -15,11 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftloop.scenarios import SCENARIOS, Example, Scenario, get_scenario
+from driftloop.entry import fail
+from driftloop.lab.scenarios import SCENARIOS, Example, Scenario, get_scenario
 from streams.errors import DriftloopError
 
 out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
 
 scenarios_app = typer.Typer(help="The named drifting streams (River generators).",
                             no_args_is_help=True)
@@ -62,8 +62,7 @@ def show_scenario(
     try:
         s = get_scenario(name)
     except DriftloopError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise fail(exc) from exc
     out.print(f"[bold]{s.name}[/bold]: {s.description}")
     out.print(f"generator: {s.generator}; seed {s.seed}; {s.length:,} events "
               f"({s.warmup:,} warm-up) at {s.events_per_second:g} per second")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from driftloop.adaptation import AdaptationReport, MethodResult
+from driftloop.lab.adaptation import AdaptationReport, MethodResult
 
 HEADERS = (
     "method",

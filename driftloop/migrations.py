@@ -1,4 +1,4 @@
-"""Database migrations of every stage (the local stack itself is :mod:`driftloop.local_loop`)."""
+"""Database migrations of every stage (the local stack itself is :mod:`driftloop.local.loop`)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from driftloop.moments import Accuracy, KeyMoments
+from driftloop.local.moments import Accuracy, KeyMoments
 from retrain.runs import RunInfo
 from streams.events import DriftReport, ModelPromoted, RetrainRequested
 

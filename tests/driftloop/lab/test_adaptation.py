@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from driftloop.accuracy_plot import COLORS, plot_accuracy
-from driftloop.adaptation import (
+from driftloop.lab.adaptation import (
     AdaptationReport,
     accuracy,
     detection_delay,
@@ -26,10 +25,11 @@ from driftloop.adaptation import (
     run_adaptation,
     windowed_accuracy,
 )
-from driftloop.bench_report import markdown, summary_rows, to_json
-from driftloop.learners import TrainerLearner, default_methods
-from driftloop.prequential import Record, prequential
-from driftloop.scenarios import DriftPoint, Example, Scenario, get_scenario
+from driftloop.lab.learners import TrainerLearner, default_methods
+from driftloop.lab.plot import COLORS, plot_accuracy
+from driftloop.lab.prequential import Record, prequential
+from driftloop.lab.report import markdown, summary_rows, to_json
+from driftloop.lab.scenarios import DriftPoint, Example, Scenario, get_scenario
 from retrain.dataset import DatasetPlan
 from retrain.mlp import MLPTrainer
 from streams.settings import RetrainSettings
@@ -264,7 +264,7 @@ def test_run_adaptation_report_and_plot(tmp_path: Path) -> None:
 
 def test_bench_command_writes_table_plot_and_data(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "driftloop.cmd_bench", "bench", "adaptation",
+        [sys.executable, "-m", "driftloop.cli", "bench", "adaptation",
          "--scenario", "recurring", "--length", "2000", "--method", "logreg",
          "--window", "200", "--out-dir", str(tmp_path), "--no-system"],
         capture_output=True, text=True, timeout=120, check=False,
@@ -279,7 +279,7 @@ def test_bench_command_writes_table_plot_and_data(tmp_path: Path) -> None:
     assert [r["key"] for r in data["results"]] == ["logreg"]
 
     bad = subprocess.run(
-        [sys.executable, "-m", "driftloop.cmd_bench", "bench", "adaptation",
+        [sys.executable, "-m", "driftloop.cli", "bench", "adaptation",
          "--scenario", "recurring", "--method", "svm", "--out-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=60, check=False,
     )

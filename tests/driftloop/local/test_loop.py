@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from driftloop.local_loop import child_env, free_port, loop_settings
+from driftloop.local.loop import child_env, free_port, loop_settings
 from streams.settings import KafkaSettings, MonitorSettings, Settings
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from driftloop.scenarios import Scenario, get_scenario
-from driftloop.simulator import (
+from driftloop.lab.scenarios import Scenario, get_scenario
+from driftloop.lab.simulator import (
     Simulator,
     index_of,
     request_id,
@@ -205,8 +205,8 @@ def test_warmup_events_are_dated_in_order() -> None:
 def test_the_real_systems_stored_predictions_map_back_to_events(database: Database) -> None:
     from datetime import timedelta
 
-    from driftloop.adaptation import evaluate_system, index_at
-    from driftloop.system_records import load_system_run
+    from driftloop.lab.adaptation import evaluate_system, index_at
+    from driftloop.lab.system_run import load_system_run
     from streams.events import ClassOutput
 
     scenario = tiny()

@@ -491,11 +491,11 @@ def _signal_group(pid: int, signum: signal.Signals) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m driftloop.brokers start|stop|status``: what ``scripts/kafka`` runs."""
+    """``python -m driftloop.local.brokers start|stop|status``: what ``scripts/kafka`` runs."""
     from driftloop import logs
 
     parser = argparse.ArgumentParser(
-        prog="python -m driftloop.brokers",
+        prog="python -m driftloop.local.brokers",
         description="Start, stop or inspect a local Kafka-compatible broker.",
     )
     parser.add_argument("action", choices=("start", "stop", "status"))
@@ -524,6 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from driftloop.brokers import main as _main  # log as driftloop.brokers, not __main__
+    from driftloop.local.brokers import (
+        main as _main,  # log as driftloop.local.brokers, not __main__
+    )
 
     raise SystemExit(_main())

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from driftloop.supervisor import Supervisor, wait_for
+from driftloop.local.supervisor import Supervisor, wait_for
 
 
 def _py(code: str) -> list[str]:

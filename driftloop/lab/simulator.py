@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from driftloop.scenarios import Example, Scenario
+from driftloop.lab.scenarios import Example, Scenario
 from streams.events import ClassOutput, Feedback, Prediction
 from streams.store import EventStore, LabelledExample
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from driftloop.scenarios import Example, FeatureValue
+from driftloop.lab.scenarios import Example, FeatureValue
 
 Features = Mapping[str, FeatureValue]
 

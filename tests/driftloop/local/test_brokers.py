@@ -18,11 +18,17 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from driftloop.brokers import ApacheKafkaBroker, BrokerStatus, LocalBroker, TansuBroker, broker_for
+from driftloop.local.brokers import (
+    ApacheKafkaBroker,
+    BrokerStatus,
+    LocalBroker,
+    TansuBroker,
+    broker_for,
+)
 from streams.errors import BrokerError, ConfigError
 
 logger = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _free_port() -> int:
@@ -115,7 +121,7 @@ def test_broker_outlives_the_command_that_started_it(tmp_path: Path) -> None:
     def command(action: str) -> subprocess.CompletedProcess[str]:
         # Output is a pipe: the command returns only if the broker does not hold it open.
         return subprocess.run(
-            [sys.executable, "-m", "driftloop.brokers", action, "--kind", "tansu",
+            [sys.executable, "-m", "driftloop.local.brokers", action, "--kind", "tansu",
              "--workdir", str(workdir), "--port", str(port)],
             cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
         )

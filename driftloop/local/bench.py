@@ -1,12 +1,12 @@
 """The real system's run of a scenario for ``driftloop bench adaptation``.
 
 The whole loop runs as in ``driftloop demo`` (broker, database, serving, monitor, retraining
-as separate processes; :mod:`driftloop.demo`), without the dashboard, until every request of
+as separate processes; :mod:`driftloop.local.demo`), without the dashboard, until every request of
 the stream is answered. Its stored predictions are then read back
-(:func:`driftloop.system_records.load_system_run`) and measured exactly like the baselines
-(:func:`driftloop.adaptation.evaluate_system`). Detections are the retrain requests and the
+(:func:`driftloop.lab.system_run.load_system_run`) and measured exactly like the baselines
+(:func:`driftloop.lab.adaptation.evaluate_system`). Detections are the retrain requests and the
 drift reports in which a River detector fired, each dated by the last event predicted before
-it (:func:`driftloop.adaptation.index_at`).
+it (:func:`driftloop.lab.adaptation.index_at`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from driftloop.adaptation import (
+from driftloop.lab.adaptation import (
     DEFAULT_TOLERANCE,
     DEFAULT_WINDOW,
     MethodResult,
     evaluate_system,
     index_at,
 )
-from driftloop.demo import Demo, DemoOptions, DemoResult
-from driftloop.local_loop import BrokerChoice, LocalLoop
-from driftloop.scenarios import Scenario
-from driftloop.system_records import SystemRun, load_system_run
+from driftloop.lab.scenarios import Scenario
+from driftloop.lab.system_run import SystemRun, load_system_run
+from driftloop.local.demo import Demo, DemoOptions, DemoResult
+from driftloop.local.loop import BrokerChoice, LocalLoop
 from streams.errors import DriftloopError
 from streams.events import DriftReport, ModelPromoted, RetrainRequested
 from streams.settings import Settings

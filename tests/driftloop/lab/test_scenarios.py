@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from driftloop.scenarios import SCENARIOS, DriftPoint, Example, Scenario, get_scenario
+from driftloop.lab.scenarios import SCENARIOS, DriftPoint, Example, Scenario, get_scenario
 from streams.errors import ConfigError
 from streams.events import InferenceRequest
 

@@ -1,6 +1,6 @@
 """How well a method keeps a model accurate through a scenario's drifts: metrics and the run.
 
-The metrics are pure functions of a method's :class:`~driftloop.prequential.Record` list (one
+The metrics are pure functions of a method's :class:`~driftloop.lab.prequential.Record` list (one
 per post-warm-up event: index, predicted, true label, model version), so the real system is
 measured exactly like the baselines: turn its stored predictions into
 ``(index, predicted, label, model_version)`` tuples and call :func:`evaluate_system`.
@@ -38,9 +38,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from driftloop.learners import Method
-from driftloop.prequential import Progress, Record, prequential
-from driftloop.scenarios import DriftPoint, Scenario
+from driftloop.lab.learners import Method
+from driftloop.lab.prequential import Progress, Record, prequential
+from driftloop.lab.scenarios import DriftPoint, Scenario
 
 log = logging.getLogger(__name__)
 

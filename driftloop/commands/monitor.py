@@ -10,7 +10,7 @@ from streams.errors import DriftloopError
 
 def monitor() -> None:
     """Join predictions with feedback, watch drift, and ask for retraining when it matters."""
-    from driftloop.stack import migrate
+    from driftloop.migrations import migrate
     from monitor.process import run_monitor
 
     settings = load_settings()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from driftloop.adaptation import AdaptationReport
+from driftloop.lab.adaptation import AdaptationReport
 
 Color = tuple[int, int, int]
 

@@ -35,10 +35,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, SecretStr
 
 from dashboard.process import settings_env
-from driftloop.scenarios import Scenario
-from driftloop.simulator import store_warmup
-from driftloop.stack import migrate
-from driftloop.supervisor import Child, ChildError, Exit, Supervisor, python_command
+from driftloop.lab.scenarios import Scenario
+from driftloop.lab.simulator import store_warmup
+from driftloop.local.supervisor import Child, ChildError, Exit, Supervisor, python_command
+from driftloop.migrations import migrate
 from streams.db import Database
 from streams.errors import BrokerError, ConfigError
 from streams.settings import Settings
@@ -51,7 +51,7 @@ BrokerChoice = Literal["tansu", "kafka", "external"]
 ENV_PREFIX = "DRIFTLOOP_"
 STAGES = ("serving", "monitor", "retrain", "dashboard")
 #: The folder holding the packages (streams, monitor, ...) this process runs.
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class LocalLoop:
         if kind == "external":
             self.bootstrap = self.base.kafka.bootstrap_servers
             return self.bootstrap
-        from driftloop.brokers import DEFAULT_PORTS, broker_for
+        from driftloop.local.brokers import DEFAULT_PORTS, broker_for
 
         workdir = self.workdir / "brokers" / kind
         port = free_port(DEFAULT_PORTS[kind])

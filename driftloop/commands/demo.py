@@ -1,4 +1,4 @@
-"""``driftloop demo``: the whole loop locally, on a drifting scenario (see :mod:`driftloop.demo`).
+"""``driftloop demo``: the whole loop locally, on a drifting scenario (:mod:`driftloop.local.demo`).
 
     driftloop demo                                   Tansu, SQLite, the abrupt scenario
     driftloop demo --scenario gradual --speed 4      four times the scenario's pace
@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,22 +16,13 @@ import typer
 
 from driftloop import logs
 from driftloop.entry import console, load_settings, stop_on_signals
-from driftloop.scenarios import SCENARIOS
+from driftloop.lab.scenarios import SCENARIOS
 
 
 class DemoBroker(StrEnum):
     tansu = "tansu"
     kafka = "kafka"
     external = "external"
-
-
-def log_to_file(path: Path, level: str) -> None:
-    """The demo's own logs go to a file: the terminal is for the key moments."""
-    logging.getLogger().setLevel(level.upper())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, mode="w")
-    handler.setFormatter(logs.JsonFormatter())
-    logging.getLogger().handlers[:] = [handler]
 
 
 def demo(
@@ -56,7 +46,7 @@ def demo(
 ) -> None:
     """Run the whole loop locally: broker, database, serving, monitor, retraining, dashboard,
     and a simulated app streaming a drifting scenario."""
-    from driftloop.demo import DemoOptions, run_demo
+    from driftloop.local.demo import DemoOptions, run_demo
 
     settings = load_settings()
     if scenario not in SCENARIOS:
@@ -65,7 +55,7 @@ def demo(
     if speed <= 0:
         raise typer.BadParameter("must be positive", param_hint="--speed")
     folder = (workdir or settings.home / "demo").resolve()
-    log_to_file(folder / "demo.log", settings.log_level if "log_level" in
+    logs.to_file(folder / "demo.log", settings.log_level if "log_level" in
                 settings.model_fields_set else "INFO")
     stop = stop_on_signals("stopping everything")
     options = DemoOptions(scenario=scenario, broker=broker.value, database_url=database,

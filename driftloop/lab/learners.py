@@ -1,4 +1,4 @@
-"""The methods the adaptation benchmark compares, as :class:`~driftloop.prequential.Learner`s.
+"""The methods the adaptation benchmark compares, as :class:`~driftloop.lab.prequential.Learner`s.
 
 Two kinds:
 
@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from driftloop.prequential import Features, Learner
-from driftloop.scenarios import Example
+from driftloop.lab.prequential import Features, Learner
+from driftloop.lab.scenarios import Example
 from retrain.dataset import DatasetPlan, build_dataset
 from retrain.dataset import Example as TrainingExample
 from retrain.trainer import Trainer, TrainingJob, load_trainer

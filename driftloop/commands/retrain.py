@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftloop.entry import load_settings, settle_heap
+from driftloop.entry import fail, load_settings, settle_heap
 from streams.errors import DriftloopError
 from streams.settings import Settings
 
@@ -36,12 +36,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
 
 
-
-def _fail(exc: DriftloopError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-    return typer.Exit(1)
-
-
 def _actor(actor: str | None) -> str:
     return actor or getpass.getuser()
 
@@ -51,7 +45,7 @@ def retrain(
         help="Train one challenger of this model now, decide, publish and exit.")] = None,
 ) -> None:
     """Run retraining: scheduled and drift-triggered jobs, promotion, automatic rollback."""
-    from driftloop.stack import migrate
+    from driftloop.migrations import migrate
 
     settings = load_settings()
     try:
@@ -74,7 +68,7 @@ def retrain(
         run_retrain(settings, stop=stop,
                     on_ready=lambda: err.print("retrain running; Ctrl-C stops it"))
     except DriftloopError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 def _once(settings: Settings, model: str) -> None:
@@ -124,7 +118,7 @@ def models_list() -> None:
     try:
         summaries = _registry(settings).models()
     except DriftloopError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     table = Table("model", "task", "champion", "versions", "latest")
     for m in summaries:
         table.add_row(m.name, m.task or "", str(m.champion or "-"), str(m.versions),
@@ -152,7 +146,7 @@ def models_show(
         audit = registry.audit(model, limit=20)
         recent = RunStore(registry.db).runs(model, limit=runs)
     except DriftloopError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if not versions and not recent:
         err.print(f"[red]no such model:[/red] {model}")
         raise typer.Exit(1)
@@ -217,7 +211,7 @@ def models_promote(
         load_artifact(info.artifact_uri, expected_sha256=info.sha256)
         event = registry.promote(model, version, actor=_actor(actor), reason=reason)
     except DriftloopError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _publish(settings, registry)
     out.print(f"{model} v{event.version} is the champion (was v{event.previous_version})",
               soft_wrap=True)
@@ -237,7 +231,7 @@ def models_rollback(
     try:
         event = registry.rollback(model, actor=_actor(actor), reason=reason, to_version=to)
     except DriftloopError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _publish(settings, registry)
     out.print(f"{model} rolled back from v{event.from_version} to v{event.version}",
               soft_wrap=True)

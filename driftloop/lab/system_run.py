@@ -1,11 +1,11 @@
 """The real system's run of a scenario, read back from the event store for the benchmark.
 
 Serving stores one prediction per request (``streams.store.PredictionRow``); the simulated app
-named each request ``<prefix><index>`` (:mod:`driftloop.simulator`), so every stored
+named each request ``<prefix><index>`` (:mod:`driftloop.lab.simulator`), so every stored
 prediction maps back to its event, and the scenario knows the true label of every event,
 fed back or not. :func:`load_system_run` returns what
-:func:`driftloop.adaptation.evaluate_system` takes, plus the prediction times by event, with
-which :func:`driftloop.adaptation.index_at` turns the time of a drift report or a promotion
+:func:`driftloop.lab.adaptation.evaluate_system` takes, plus the prediction times by event, with
+which :func:`driftloop.lab.adaptation.index_at` turns the time of a drift report or a promotion
 into an event index.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from driftloop.scenarios import Scenario
-from driftloop.simulator import default_prefix, index_of
+from driftloop.lab.scenarios import Scenario
+from driftloop.lab.simulator import default_prefix, index_of
 from streams.db import Database
 from streams.store import PredictionRow
 

@@ -6,9 +6,9 @@ table and a PNG plot.
     driftloop bench adaptation --scenario abrupt --no-system      the baselines only
 
 First the real system runs over the scenario (broker, database, serving, monitor and
-retraining as separate processes, :mod:`driftloop.system_bench`) at the scenario's pace times
+retraining as separate processes, :mod:`driftloop.local.bench`) at the scenario's pace times
 ``--speed``; then every baseline runs prequentially over the same stream, with the same label
-delay and feedback rate (see :mod:`driftloop.prequential`). The table goes to stdout; the plot,
+delay and feedback rate (see :mod:`driftloop.lab.prequential`). The table goes to stdout; the plot,
 a JSON dump and a Markdown table go to ``--out-dir`` (default ``<home>/bench``) as
 ``adaptation-<scenario>.{png,json,md}``.
 """
@@ -26,15 +26,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from driftloop import logs
-from driftloop.adaptation import (
+from driftloop.entry import fail, load_settings
+from driftloop.lab.adaptation import (
     DEFAULT_TOLERANCE,
     DEFAULT_WINDOW,
     AdaptationReport,
     MethodResult,
     run_adaptation,
 )
-from driftloop.learners import Method, default_methods
-from driftloop.scenarios import Scenario, get_scenario
+from driftloop.lab.learners import Method, default_methods
+from driftloop.lab.scenarios import Scenario, get_scenario
 from streams.errors import DriftloopError
 from streams.settings import Settings
 
@@ -48,16 +49,6 @@ bench_app = typer.Typer(help="Measure driftloop against baselines.", no_args_is_
 def register(app: typer.Typer) -> None:
     """Add ``bench`` (with ``bench adaptation``) to the ``driftloop`` command."""
     app.add_typer(bench_app, name="bench")
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-    except ValueError as exc:
-        err.print(f"[red]invalid settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    logs.configure(settings.log_level)
-    return settings
 
 
 def run_baselines(
@@ -99,11 +90,10 @@ def _run_system(settings: Settings, scenario: Scenario, folder: Path, *, speed: 
     import signal
     import threading
 
-    from driftloop.cmd_demo import log_to_file
-    from driftloop.system_bench import run_system
+    from driftloop.local.bench import run_system
 
     workdir = (folder / f"system-{scenario.name}").resolve()
-    log_to_file(workdir / "bench.log", "INFO")
+    logs.to_file(workdir / "bench.log", "INFO")
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT,
                                                                        signal.SIGTERM)}
@@ -140,7 +130,7 @@ def _choose(available: list[Method], keys: Sequence[str]) -> list[Method]:
 
 def show(report: AdaptationReport, console: Console = out) -> None:
     """Print the report's table."""
-    from driftloop.bench_report import HEADERS, LEGEND, caption, method_rows
+    from driftloop.lab.report import HEADERS, LEGEND, caption, method_rows
 
     table = Table(title=f"adaptation: {report.scenario.name}", caption=caption(report),
                   caption_justify="left")
@@ -155,8 +145,8 @@ def show(report: AdaptationReport, console: Console = out) -> None:
 
 def write(report: AdaptationReport, out_dir: Path) -> list[Path]:
     """Write the PNG plot, the JSON dump and the Markdown table; return their paths."""
-    from driftloop.accuracy_plot import plot_accuracy
-    from driftloop.bench_report import dumps, markdown
+    from driftloop.lab.plot import plot_accuracy
+    from driftloop.lab.report import dumps, markdown
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"adaptation-{report.scenario.name}"
@@ -196,7 +186,7 @@ def adaptation(
 ) -> None:
     """The real system, online learners and retraining baselines over one scenario, with
     delayed labels."""
-    settings = _settings()
+    settings = load_settings()
     if broker not in ("tansu", "kafka", "external"):
         raise typer.BadParameter("choose tansu, kafka or external", param_hint="--broker")
     folder = out_dir or settings.home / "bench"
@@ -217,20 +207,9 @@ def adaptation(
         report = run_baselines(settings, chosen, methods=method or (), period=period,
                                window=window, tolerance=tolerance, jobs=jobs)
     except DriftloopError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        raise fail(exc) from exc
     report = AdaptationReport(report.scenario, report.window, (*measured, *report.results))
     show(report)
     for path in write(report, out_dir or settings.home / "bench"):
         err.print(f"wrote {path}")
 
-
-def main() -> None:
-    """``python -m driftloop.cmd_bench bench adaptation ...``, for when the CLI is not wired yet."""
-    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
-    register(app)
-    app()
-
-
-if __name__ == "__main__":
-    main()

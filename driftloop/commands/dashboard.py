@@ -34,7 +34,7 @@ def dashboard(
     if ctx.invoked_subcommand is not None:
         return
     from dashboard.process import run_dashboard
-    from driftloop.stack import migrate
+    from driftloop.migrations import migrate
 
     settings = load_settings()
     overrides = {k: v for k, v in (("port", port), ("address", address)) if v is not None}

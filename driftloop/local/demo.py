@@ -3,10 +3,10 @@
 In order: the working folder (``<home>/demo``, reset at each run), the broker (embedded
 Tansu by default), topics and database; the scenario's warm-up set stored as labelled
 examples and the first model trained on it (``driftloop retrain --once``); then serving,
-monitor, retraining and the dashboard as separate processes (:mod:`driftloop.local_loop`),
-and the simulated production app (:mod:`driftloop.simulator`) streaming the scenario as
+monitor, retraining and the dashboard as separate processes (:mod:`driftloop.local.loop`),
+and the simulated production app (:mod:`driftloop.lab.simulator`) streaming the scenario as
 inference requests with delayed feedback. The terminal shows progress and the key moments
-(:mod:`driftloop.moments`); every child logs to ``<workdir>/logs``.
+(:mod:`driftloop.local.moments`); every child logs to ``<workdir>/logs``.
 
 The demo runs until Ctrl-C or SIGTERM (or, with ``exit_when_done``, until the stream is
 over and answered); then it stops the children and the broker it started, and returns 0. A
@@ -28,11 +28,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
-from driftloop.local_loop import BrokerChoice, LocalLoop, LoopOptions
-from driftloop.moments import LoopWatcher, Moment
-from driftloop.scenarios import Scenario, get_scenario
-from driftloop.simulator import SimulationProgress, Simulator, default_prefix
-from driftloop.supervisor import ChildError, Exit
+from driftloop.lab.scenarios import Scenario, get_scenario
+from driftloop.lab.simulator import SimulationProgress, Simulator, default_prefix
+from driftloop.local.loop import BrokerChoice, LocalLoop, LoopOptions
+from driftloop.local.moments import LoopWatcher, Moment
+from driftloop.local.supervisor import ChildError, Exit
 from retrain.registry import Registry
 from streams.client import Client
 from streams.errors import DriftloopError
@@ -338,8 +338,8 @@ class Demo:
         return False
 
     def _summary(self, loop: LocalLoop, result: DemoResult) -> None:
-        from driftloop.adaptation import evaluate_system
-        from driftloop.system_records import load_system_run
+        from driftloop.lab.adaptation import evaluate_system
+        from driftloop.lab.system_run import load_system_run
 
         run = load_system_run(loop.db, self.scenario, model=result.model, prefix=result.prefix)
         if not run.predictions:

@@ -1,0 +1,1 @@
+"""The subcommands of ``driftloop``, one module per command group, each with ``register(app)``."""
