@@ -32,7 +32,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -308,7 +308,7 @@ class ApacheKafkaBroker(_DetachedBroker):
         jvm = [java, f"-Xmx{self._heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = new_cluster_id()
             _run([*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id,
                   "-c", str(properties)], "format Kafka's storage", timeout_s=120)
         return [*jvm, "kafka.Kafka", str(properties)], str(properties)
@@ -347,6 +347,18 @@ def broker_for(kind: str, workdir: Path, port: int | None = None) -> LocalBroker
     if kind == "kafka":
         return ApacheKafkaBroker(workdir, port or DEFAULT_PORTS["kafka"])
     raise ConfigError(f"unknown broker kind {kind!r}; expected one of {sorted(DEFAULT_PORTS)}")
+
+
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A random KRaft cluster id: 16 bytes in url-safe base64, as Kafka makes them.
+
+    One in 64 such ids starts with '-', which Kafka's storage tool reads as an option, so
+    those are drawn again (Kafka's own ``Uuid.randomUuid`` does the same).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _server_properties(port: int, controller_port: int, data: Path) -> str:

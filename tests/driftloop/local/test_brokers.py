@@ -24,6 +24,7 @@ from driftloop.local.brokers import (
     LocalBroker,
     TansuBroker,
     broker_for,
+    new_cluster_id,
 )
 from streams.errors import BrokerError, ConfigError
 
@@ -207,3 +208,11 @@ def test_apache_kafka_starts_serves_and_restarts_from_cached_jars(
     _assert_stopped(kafka(), port)
     logger.info("apache kafka %s: first start %.1fs (with maven), second %.1fs",
                 status.version, first_start, second_start)
+
+
+def test_cluster_ids_never_start_like_an_option() -> None:
+    # 0xf8 makes the first base64 character '-', which Kafka's storage tool took for an option.
+    draws = iter([b"\xf8" + bytes(15), b"\x00" * 16])
+    cluster_id = new_cluster_id(lambda: next(draws))
+    assert cluster_id == "A" * 22
+    assert all(not new_cluster_id().startswith("-") for _ in range(2000))
