@@ -15,13 +15,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+from tests.processes import alive as _alive
 
 
 def _processes_in(folder: Path) -> list[int]:
@@ -89,17 +83,24 @@ def _start_demo(tmp_path: Path, workdir: Path, *, length: int,
     return process, Output(process)
 
 
+def _started(output: Output, workdir: Path) -> tuple[list[int], int]:
+    """Wait until the demo started its stages; their pids (serving, monitor, retrain) and the
+    broker's, all checked alive."""
+    started = output.wait_for(r"started serving \(pid (\d+)\), monitor \(pid (\d+)\), "
+                              r"retrain \(pid (\d+)\)", 120)
+    children = [int(pid) for pid in started.groups()]
+    broker = json.loads((workdir / "brokers" / "tansu" / "state.json").read_text())["pid"]
+    assert all(_alive(pid) for pid in [*children, broker])
+    return children, int(broker)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_demo_shows_the_key_moments_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     workdir = (tmp_path / "demo").resolve()
     process, output = _start_demo(tmp_path, workdir, length=8000, speed=2)
     try:
-        started = output.wait_for(r"started serving \(pid (\d+)\), monitor \(pid (\d+)\), "
-                                  r"retrain \(pid (\d+)\)", 120)
-        children = [int(pid) for pid in started.groups()]
-        broker = json.loads((workdir / "brokers" / "tansu" / "state.json").read_text())["pid"]
-        assert all(_alive(pid) for pid in [*children, broker])
+        children, broker = _started(output, workdir)
         output.wait_for(r"the stream is over", 150)
         process.send_signal(signal.SIGINT)
         code = process.wait(60)
@@ -128,10 +129,7 @@ def test_a_stage_that_dies_ends_the_demo_with_an_error(tmp_path: Path) -> None:
     workdir = (tmp_path / "demo").resolve()
     process, output = _start_demo(tmp_path, workdir, length=20000, speed=1)
     try:
-        started = output.wait_for(r"started serving \(pid (\d+)\), monitor \(pid (\d+)\), "
-                                  r"retrain \(pid (\d+)\)", 120)
-        serving, monitor, retrain = (int(pid) for pid in started.groups())
-        broker = json.loads((workdir / "brokers" / "tansu" / "state.json").read_text())["pid"]
+        (serving, monitor, retrain), broker = _started(output, workdir)
         output.wait_for(r"streaming the scenario", 120)
         os.kill(monitor, signal.SIGKILL)
         code = process.wait(60)
@@ -154,11 +152,7 @@ def test_a_killed_demo_takes_its_broker_and_stages_along(tmp_path: Path) -> None
     workdir = (tmp_path / "demo").resolve()
     process, output = _start_demo(tmp_path, workdir, length=20000, speed=1)
     try:
-        started = output.wait_for(r"started serving \(pid (\d+)\), monitor \(pid (\d+)\), "
-                                  r"retrain \(pid (\d+)\)", 120)
-        children = [int(pid) for pid in started.groups()]
-        broker = json.loads((workdir / "brokers" / "tansu" / "state.json").read_text())["pid"]
-        assert all(_alive(pid) for pid in [*children, broker])
+        children, broker = _started(output, workdir)
         process.kill()  # SIGKILL: the demo cannot stop anything itself
         process.wait(30)
         deadline = time.monotonic() + 30

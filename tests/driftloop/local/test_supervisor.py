@@ -8,18 +8,11 @@ import time
 from pathlib import Path
 
 from driftloop.local.supervisor import Supervisor, wait_for
+from tests.processes import alive as _alive
 
 
 def _py(code: str) -> list[str]:
     return [sys.executable, "-c", code]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_child_that_dies_is_reported_once_with_its_log(tmp_path: Path) -> None:
