@@ -120,8 +120,9 @@ class ServingProcess:
         return False
 
     def _serve(self, follower: UpdateFollower) -> None:
-        kafka = self.settings.kafka.model_copy(
-            update={"max_poll_records": self.settings.serving.max_batch})
+        serving = self.settings.serving
+        kafka = self.settings.kafka.model_copy(update={
+            "max_poll_records": serving.max_batch, "fetch_max_wait_ms": serving.fetch_max_wait_ms})
         requests = self.names(Topic.REQUESTS)
         client_id = f"{kafka.client_id}-serving-{self.instance}"
         with ExitStack() as cleanup:
@@ -142,7 +143,6 @@ class ServingProcess:
                 producer=producer,
                 dead_letter_topic=self.names(Topic.DEAD_LETTER),
                 client_id=client_id,
-                consumer_options={"fetch_max_wait_ms": self.settings.serving.fetch_max_wait_ms},
             )
             cleanup.callback(loop.close)
             handler.consumer = loop.consumer

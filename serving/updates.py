@@ -46,7 +46,6 @@ class UpdateFollower:
         clock: Callable[[], datetime],
         fallback: Path | None = None,
         poll_timeout_ms: int = 100,
-        fetch_max_wait_ms: int = 100,
         metadata_timeout_s: float = 30.0,
     ) -> None:
         self._kafka = kafka
@@ -57,7 +56,6 @@ class UpdateFollower:
         self._clock = clock
         self._fallback = fallback
         self._poll_timeout_ms = poll_timeout_ms
-        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._metadata_timeout_s = metadata_timeout_s
         self._decoder: Decoder[object] = Decoder(ModelUpdate, max_bytes=kafka.max_message_bytes)
         self._seen: set[str] = set()
@@ -105,7 +103,7 @@ class UpdateFollower:
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
-                fetch_max_wait_ms=self._fetch_max_wait_ms,
+                fetch_max_wait_ms=self._kafka.fetch_max_wait_ms,
                 client_id=f"{self._kafka.client_id}-updates-{self._instance}",
                 **self._kafka.client_config(),
             )

@@ -115,7 +115,6 @@ class ConsumerLoop(Generic[E]):
         on_idle: Callable[[], None] | None = None,
         max_backoff_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
-        consumer_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._settings = settings
         self._topics = list(topics)
@@ -141,7 +140,6 @@ class ConsumerLoop(Generic[E]):
             "max_partition_fetch_bytes": max(settings.max_message_bytes * 2, 1_048_576),
             **settings.client_config(),
         }
-        options.update(consumer_options or {})
         try:
             self._consumer = KafkaConsumer(**options)
             self._await_topics(settings.request_timeout_ms / 1000)
