@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,9 +71,11 @@ class Output:
         self._thread.join(10)
 
 
-def _start_demo(tmp_path: Path, workdir: Path, *, length: int,
-                speed: float) -> tuple[subprocess.Popen[str], Output]:
-    """``driftloop demo`` without a dashboard, as a user would start it, output captured."""
+@contextmanager
+def _demo(tmp_path: Path, workdir: Path, *, length: int,
+          speed: float) -> Iterator[tuple[subprocess.Popen[str], Output]]:
+    """``driftloop demo`` without a dashboard, as a user would start it, output captured;
+    killed on the way out if a test left it running."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
     env["DRIFTLOOP_HOME"] = str(tmp_path / "home")
     env["COLUMNS"] = "200"
@@ -80,7 +84,14 @@ def _start_demo(tmp_path: Path, workdir: Path, *, length: int,
          str(speed), "--no-dashboard", "--workdir", str(workdir)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    return process, Output(process)
+    output = Output(process)
+    try:
+        yield process, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        output.close()
 
 
 def _started(output: Output, workdir: Path) -> tuple[list[int], int]:
@@ -98,17 +109,11 @@ def _started(output: Output, workdir: Path) -> tuple[list[int], int]:
 @pytest.mark.timeout(300)
 def test_demo_shows_the_key_moments_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     workdir = (tmp_path / "demo").resolve()
-    process, output = _start_demo(tmp_path, workdir, length=8000, speed=2)
-    try:
+    with _demo(tmp_path, workdir, length=8000, speed=2) as (process, output):
         children, broker = _started(output, workdir)
         output.wait_for(r"the stream is over", 150)
         process.send_signal(signal.SIGINT)
         code = process.wait(60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        output.close()
 
     text = output.text
     assert code == 0, text
@@ -127,17 +132,11 @@ def test_demo_shows_the_key_moments_and_stops_cleanly_on_sigint(tmp_path: Path) 
 @pytest.mark.timeout(300)
 def test_a_stage_that_dies_ends_the_demo_with_an_error(tmp_path: Path) -> None:
     workdir = (tmp_path / "demo").resolve()
-    process, output = _start_demo(tmp_path, workdir, length=20000, speed=1)
-    try:
+    with _demo(tmp_path, workdir, length=20000, speed=1) as (process, output):
         (serving, monitor, retrain), broker = _started(output, workdir)
         output.wait_for(r"streaming the scenario", 120)
         os.kill(monitor, signal.SIGKILL)
         code = process.wait(60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        output.close()
     text = output.text
     assert code == 1, text
     assert "monitor was killed by SIGKILL unexpectedly" in text, text
@@ -150,18 +149,12 @@ def test_a_stage_that_dies_ends_the_demo_with_an_error(tmp_path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_a_killed_demo_takes_its_broker_and_stages_along(tmp_path: Path) -> None:
     workdir = (tmp_path / "demo").resolve()
-    process, output = _start_demo(tmp_path, workdir, length=20000, speed=1)
-    try:
+    with _demo(tmp_path, workdir, length=20000, speed=1) as (process, output):
         children, broker = _started(output, workdir)
         process.kill()  # SIGKILL: the demo cannot stop anything itself
         process.wait(30)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(_alive(p) for p in [*children, broker]):
             time.sleep(0.2)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        output.close()
     assert not [pid for pid in [*children, broker] if _alive(pid)], output.text
     assert _processes_in(workdir) == []
