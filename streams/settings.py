@@ -62,6 +62,23 @@ class KafkaSettings(_Section):
         30_000, gt=0, description="How long a client tries to reach the cluster when it starts."
     )
 
+    reconnect_backoff_ms: int = Field(
+        1_000,
+        gt=0,
+        description=(
+            "Wait before a client first tries a broker again after losing its connection; "
+            "it doubles after each failed try, up to reconnect_backoff_max_ms."
+        ),
+    )
+    reconnect_backoff_max_ms: int = Field(
+        5_000,
+        gt=0,
+        description=(
+            "Longest wait between two tries to reach a broker that is down, so a client is "
+            "back within about this long after the broker is (kafka-python's own default of "
+            "30 s left serving silent for half a minute after an outage)."
+        ),
+    )
     def client_config(self) -> dict[str, Any]:
         """Connection and security options in kafka-python's keyword names."""
         config: dict[str, Any] = {
@@ -70,6 +87,9 @@ class KafkaSettings(_Section):
             "request_timeout_ms": self.request_timeout_ms,
             "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
         }
+            "reconnect_backoff_ms": self.reconnect_backoff_ms,
+            "reconnect_backoff_max_ms": max(self.reconnect_backoff_max_ms,
+                                            self.reconnect_backoff_ms),
         if self.sasl_mechanism is not None:
             config["sasl_mechanism"] = self.sasl_mechanism
             config["sasl_plain_username"] = self.sasl_username

@@ -60,3 +60,17 @@ def test_settings_are_frozen_and_checked(monkeypatch: pytest.MonkeyPatch, tmp_pa
         settings.log_level = "DEBUG"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="greater than 0"):
         Settings(topics={"partitions": 0})  # type: ignore[arg-type]
+
+
+def test_reconnect_backoff_reaches_every_kafka_client(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = Settings().kafka.client_config()
+    assert (config["reconnect_backoff_ms"], config["reconnect_backoff_max_ms"]) == (1000, 5000)
+    monkeypatch.setenv("DRIFTLOOP_KAFKA__RECONNECT_BACKOFF_MS", "200")
+    monkeypatch.setenv("DRIFTLOOP_KAFKA__RECONNECT_BACKOFF_MAX_MS", "2000")
+    config = Settings().kafka.client_config()
+    assert (config["reconnect_backoff_ms"], config["reconnect_backoff_max_ms"]) == (200, 2000)
+    # A cap below the first wait would make kafka-python wait less than asked: it is raised.
+    monkeypatch.setenv("DRIFTLOOP_KAFKA__RECONNECT_BACKOFF_MAX_MS", "100")
+    assert Settings().kafka.client_config()["reconnect_backoff_max_ms"] == 200
