@@ -24,7 +24,7 @@ def load_settings() -> Settings:
     except ValueError as exc:
         console.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from exc
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, secrets=settings.secret_values())
     return settings
 
 

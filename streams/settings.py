@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,7 +62,6 @@ class KafkaSettings(_Section):
     bootstrap_timeout_ms: int = Field(
         30_000, gt=0, description="How long a client tries to reach the cluster when it starts."
     )
-
     reconnect_backoff_ms: int = Field(
         1_000,
         gt=0,
@@ -79,6 +79,7 @@ class KafkaSettings(_Section):
             "30 s left serving silent for half a minute after an outage)."
         ),
     )
+
     def client_config(self) -> dict[str, Any]:
         """Connection and security options in kafka-python's keyword names."""
         config: dict[str, Any] = {
@@ -86,11 +87,13 @@ class KafkaSettings(_Section):
             "security_protocol": self.security_protocol,
             "request_timeout_ms": self.request_timeout_ms,
             "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
-        }
             "reconnect_backoff_ms": self.reconnect_backoff_ms,
             "reconnect_backoff_max_ms": max(self.reconnect_backoff_max_ms,
                                             self.reconnect_backoff_ms),
-        if self.sasl_mechanism is not None:
+        }
+        # Credentials go only where the protocol uses them, so no client holds (or logs) a
+        # password it never sends.
+        if self.sasl_mechanism is not None and self.security_protocol.startswith("SASL"):
             config["sasl_mechanism"] = self.sasl_mechanism
             config["sasl_plain_username"] = self.sasl_username
             if self.sasl_password is not None:
@@ -99,7 +102,7 @@ class KafkaSettings(_Section):
             value = getattr(self, name)
             if value is not None:
                 config[name] = str(value)
-        if self.ssl_password is not None:
+        if self.ssl_password is not None and self.security_protocol.endswith("SSL"):
             config["ssl_password"] = self.ssl_password.get_secret_value()
         return config
 
@@ -425,6 +428,29 @@ class Settings(BaseSettings):
             return self.database.url.get_secret_value()
         return f"sqlite:///{self.home / 'driftloop.db'}"
 
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret these settings hold, for the log filter that redacts them: each
+        ``SecretStr`` (SASL and key passwords, the database URL, dashboard password hashes)
+        and the password inside the database URL."""
+        found = list(_secrets_in(self))
+        try:
+            password = urlsplit(self.database_url).password
+        except ValueError:
+            password = None
+        if password:
+            found += [password, unquote(password)]
+        return tuple(dict.fromkeys(value for value in found if value))
+
     @property
     def artifacts(self) -> Path:
         return self.artifact_dir if self.artifact_dir is not None else self.home / "artifacts"
+
+
+def _secrets_in(value: Any) -> list[str]:
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, BaseModel):
+        return [s for name in type(value).model_fields for s in _secrets_in(getattr(value, name))]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _secrets_in(item)]
+    return []
