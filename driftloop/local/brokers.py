@@ -32,7 +32,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -280,8 +280,18 @@ class ApacheKafkaBroker(_DetachedBroker):
         heap: str = "512m",
         java: str | None = None,
         maven: str | None = None,
+        sasl_users: Mapping[str, str] | None = None,
+        sasl_port: int | None = None,
     ) -> None:
         super().__init__(workdir, port)
+        if sasl_users and sasl_port is None:
+            raise ConfigError("a SASL listener needs its own port (sasl_port)")
+        for user, password in (sasl_users or {}).items():
+            if not user.isidentifier() or any(c in password for c in '"\\\n'):
+                raise ConfigError(f"SASL user {user!r}: use a plain name and a password "
+                                  "without quotes, backslashes or newlines")
+        self.sasl_users = dict(sasl_users or {})
+        self.sasl_port = sasl_port
         self._version = version
         self.cache_dir = cache_dir or Path.home() / ".cache" / "driftloop" / f"kafka-{version}"
         self._heap = heap
@@ -291,6 +301,11 @@ class ApacheKafkaBroker(_DetachedBroker):
     @property
     def version(self) -> str:
         return self._version
+
+    @property
+    def sasl_bootstrap(self) -> str | None:
+        """The SASL_PLAINTEXT (PLAIN) listener's address, when ``sasl_users`` opened one."""
+        return f"{HOST}:{self.sasl_port}" if self.sasl_users else None
 
     def _log_files(self) -> list[Path]:
         return [*super()._log_files(), self.workdir / "server.log"]
@@ -303,7 +318,10 @@ class ApacheKafkaBroker(_DetachedBroker):
         data = self.workdir / "data"
         properties = self.workdir / "server.properties"
         log4j = self.workdir / "log4j2.xml"
-        properties.write_text(_server_properties(self.port, _free_port(), data))
+        config = _server_properties(self.port, _free_port(), data)
+        if self.sasl_users and self.sasl_port is not None:
+            config = _with_sasl_listener(config, self.sasl_port, self.sasl_users)
+        properties.write_text(config)
         log4j.write_text(_LOG4J2_XML.format(log=self.workdir / "server.log"))
         jvm = [java, f"-Xmx{self._heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
@@ -386,6 +404,28 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 """
+
+
+def _with_sasl_listener(config: str, port: int, users: Mapping[str, str]) -> str:
+    """``config`` plus a SASL_PLAINTEXT listener on ``port`` taking PLAIN for ``users``
+    (name -> password). Brokers and the controller keep talking over PLAINTEXT."""
+    listener = f"SASL_PLAINTEXT://{HOST}:{port}"
+    lines = []
+    for line in config.splitlines():
+        key, _, value = line.partition("=")
+        if key in ("listeners", "advertised.listeners"):
+            line = f"{key}={value},{listener}"
+        elif key == "listener.security.protocol.map":
+            line = f"{key}={value},SASL_PLAINTEXT:SASL_PLAINTEXT"
+        lines.append(line)
+    accounts = " ".join(f'user_{user}="{password}"' for user, password in users.items())
+    lines += [
+        "sasl.enabled.mechanisms=PLAIN",
+        "listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+        f"org.apache.kafka.common.security.plain.PlainLoginModule required {accounts};",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 _LOG4J2_XML = """\
