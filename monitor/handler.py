@@ -40,7 +40,7 @@ from monitor import metrics
 from monitor.champion import Champion, champion_of
 from monitor.detectors import DetectorConfig, ErrorDetectors
 from monitor.drift_worker import DriftWorker, ReferenceSpec
-from monitor.join import ConflictError, Join, JoinConfig, key_of
+from monitor.join import Join, JoinConfig, key_of
 from monitor.performance import ErrorScale
 from monitor.policy import (
     ChampionChanged,
@@ -58,7 +58,7 @@ from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
 from streams.consumer import Batch, Record
 from streams.db import Database
-from streams.errors import BrokerError, StoreError
+from streams.errors import BrokerError, ConflictError, StoreError
 from streams.events import Feedback, ModelPromoted, ModelRolledBack, Prediction
 from streams.producer import Producer
 from streams.settings import Settings

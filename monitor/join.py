@@ -46,12 +46,6 @@ class LabelTypeError(EventError):
     reason = "label_type"
 
 
-class ConflictError(EventError):
-    """A second, different prediction for a (model, request_id) that already has one."""
-
-    reason = "conflict"
-
-
 class Archive(Protocol):
     """Predictions and feedback stored earlier, looked up for the keys the join misses."""
 

@@ -29,7 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class NoModelError(DriftloopError):
-    """The handler ran before any model was loaded (the process waits for one first)."""
+    """The handler ran before any model was loaded (the process waits for one first).
+
+    Transient: the batch waits, with backoff, until a model is there; it is never blamed on
+    the requests.
+    """
+
+    transient = True
 
 
 class PredictionHandler:

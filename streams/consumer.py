@@ -4,13 +4,16 @@ Offsets of a batch are committed only after the handler returned (its results ar
 and the producer has flushed (what it produced and every dead letter are acknowledged). A
 crash anywhere before the commit replays the batch, so handlers store idempotently.
 
-A message that cannot be decoded, or that the handler rejects, goes to the dead-letter
-topic with its original bytes and headers naming the reason, the source topic, partition and
-offset; the loop goes on with the rest of the batch.
+A message that cannot be decoded, that the handler rejects, or that makes the handler fail,
+goes to the dead-letter topic with its original bytes and headers naming the reason, the
+exception, the source topic, partition and offset; the loop goes on with the rest of the
+batch, and commits past it, so a restart never reads it again. Outages of the broker or the
+database are waited out in place (see :class:`ConsumerLoop`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -24,12 +27,25 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from streams.codec import Decoder
-from streams.errors import BrokerError, CommitError, EventError, StoreError
-from streams.metrics import DEAD_LETTERS, EVENTS_CONSUMED
-from streams.producer import Producer
+from streams.errors import (
+    BrokerAccessError,
+    BrokerError,
+    DecodeError,
+    DriftloopError,
+    EventError,
+    HandlingError,
+    ProduceError,
+)
+from streams.kafka_errors import broker_error
+from streams.metrics import DEAD_LETTERS, DEGRADED, EVENTS_CONSUMED
+from streams.producer import Delivery, Producer
 from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+_INITIAL_BACKOFF_S = 0.1
+#: A dead letter the broker refused is sent again cut to this many bytes.
+TRUNCATED_BYTES = 65_536
 
 E = TypeVar("E")
 
@@ -79,6 +95,9 @@ class LoopStats:
     dead_lettered: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     commits_failed: int = 0
+    isolations: int = 0  # batches handled again in halves to find a failing message
+    outages: int = 0  # times the loop became degraded
+    degraded: bool = False
 
 
 def dead_letter_headers(
@@ -96,9 +115,22 @@ def dead_letter_headers(
 class ConsumerLoop(Generic[E]):
     """Consumes ``topics`` in group ``group_id`` and feeds decoded batches to ``handler``.
 
-    Transient failures of the handler (``StoreError``, ``BrokerError``) are retried on the
-    same batch with backoff until they pass or the loop is stopped; nothing is committed
-    meanwhile. Any other exception propagates: the process dies and the batch is replayed.
+    No single message can stop the loop, and no outage can either:
+
+    * a message that fails to decode, or that the handler rejects, is dead-lettered;
+    * any other exception the handler raises that is not transient is narrowed down to the
+      message that causes it by handling the batch again in halves; that message is
+      dead-lettered with the exception's class and text, and every other one is handled;
+    * a transient error (broker or database unreachable, see ``DriftloopError.transient``)
+      while polling, handling, producing or committing is retried with capped backoff until it
+      passes or the loop is stopped; meanwhile the loop reports itself ``degraded`` (a gauge,
+      ``stats.degraded`` and one log line when it starts and one when it ends) and commits
+      nothing;
+    * a dead letter that the broker refuses (too large) is sent again as a truncated copy with
+      the header ``dl-truncated`` giving the original size; offsets are committed only after
+      every dead letter of the batch is acknowledged.
+
+    Only an access error (authentication, authorization) ends ``run()``: it is fatal.
     """
 
     def __init__(
@@ -115,9 +147,11 @@ class ConsumerLoop(Generic[E]):
         on_idle: Callable[[], None] | None = None,
         max_backoff_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._topics = list(topics)
+        self._group_id = group_id
         self._decoders = decoders
         self._handler = handler
         self._producer = producer
@@ -125,8 +159,12 @@ class ConsumerLoop(Generic[E]):
         self._on_idle = on_idle
         self._max_backoff_s = max_backoff_s
         self._sleep = sleep
+        self._monotonic = monotonic
         self._stop = threading.Event()
+        self._backoff = _INITIAL_BACKOFF_S
+        self._degraded_at: float | None = None
         self.stats = LoopStats()
+        DEGRADED.labels(component=group_id).set(0)
         options: dict[str, Any] = {
             "group_id": group_id,
             "client_id": client_id or f"{settings.client_id}-{group_id}",
@@ -145,8 +183,8 @@ class ConsumerLoop(Generic[E]):
             self._await_topics(settings.request_timeout_ms / 1000)
             self._consumer.subscribe(self._topics)
         except KafkaError as exc:
-            raise BrokerError(
-                f"cannot consume from Kafka at {settings.bootstrap_servers}: {exc}"
+            raise broker_error(
+                exc, f"cannot consume from Kafka at {settings.bootstrap_servers}"
             ) from exc
 
     def _await_topics(self, timeout_s: float) -> None:
@@ -172,7 +210,7 @@ class ConsumerLoop(Generic[E]):
         return self._consumer
 
     def stop(self) -> None:
-        """Ask the loop to finish its current batch and return."""
+        """Ask the loop to finish its current batch (or give up its retry) and return."""
         self._stop.set()
 
     @property
@@ -191,32 +229,49 @@ class ConsumerLoop(Generic[E]):
 
     def run_once(self) -> int:
         """Poll, process and commit one batch; return how many messages it held."""
+        polled = self._poll()
+        if not polled:
+            self._idle()
+            return 0
+        batch, undecodable, offsets, count = self._decode(polled)
+        if not self._process(batch, undecodable):
+            return count  # stopped while the broker or the database was away: replayed later
+        if self._commit(offsets):
+            self.stats.batches += 1
+            self.stats.handled += len(batch.records) - len(batch.rejected)
+        return count
+
+    # -- the steps of one batch --------------------------------------------------------------
+
+    def _poll(self) -> Mapping[TopicPartition, list[Any]]:
         try:
-            polled = self._consumer.poll(
+            polled: Mapping[TopicPartition, list[Any]] = self._consumer.poll(
                 timeout_ms=self._settings.poll_timeout_ms,
                 max_records=self._settings.max_poll_records,
             )
         except KafkaError as exc:
-            raise BrokerError(f"poll failed: {exc}") from exc
-        if not polled:
-            if self._on_idle is not None:
-                self._on_idle()
-            return 0
-        batch, offsets, count = self._decode(polled)
-        self._handle(batch)
-        for record, error in batch.rejected:
-            self._dead_letter(record.raw, record.key, error, record.topic, record.partition,
-                              record.offset)
-        self._producer.flush()
-        self._commit(offsets)
-        self.stats.batches += 1
-        self.stats.handled += len(batch.records) - len(batch.rejected)
-        return count
+            self._retry_later(broker_error(exc, "poll failed"))
+            return {}
+        except BrokerError as exc:
+            self._retry_later(exc)
+            return {}
+        return polled
+
+    def _idle(self) -> None:
+        if self._on_idle is None:
+            return
+        try:
+            self._on_idle()
+        except DriftloopError as exc:
+            if not exc.transient:
+                raise
+            self._retry_later(exc)
 
     def _decode(
         self, polled: Mapping[TopicPartition, list[Any]]
-    ) -> tuple[Batch[E], dict[TopicPartition, OffsetAndMetadata], int]:
+    ) -> tuple[Batch[E], list[_DeadLetter], dict[TopicPartition, OffsetAndMetadata], int]:
         records: list[Record[E]] = []
+        undecodable: list[_DeadLetter] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         count = 0
         keep = records.append
@@ -230,68 +285,194 @@ class ConsumerLoop(Generic[E]):
                 try:
                     event = decode(value)
                 except EventError as exc:
-                    self._dead_letter(value, msg.key, exc, topic, partition, msg.offset)
+                    undecodable.append(_DeadLetter(value, msg.key, exc, topic, partition,
+                                                   msg.offset))
+                    continue
+                except Exception as exc:  # a decoder bug must not stop the stream either
+                    error = DecodeError(f"{type(exc).__name__}: {exc}"[:2000])
+                    undecodable.append(_DeadLetter(value, msg.key, error, topic, partition,
+                                                   msg.offset))
                     continue
                 keep(Record(topic, partition, msg.offset, msg.key, msg.timestamp, event, value))
             if messages:
                 offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "", -1)
         self.stats.consumed += count
-        return Batch(records), offsets, count
+        return Batch(records), undecodable, offsets, count
 
-    def _handle(self, batch: Batch[E]) -> None:
-        if not batch.records:
-            return
-        backoff = 0.1
+    def _process(self, batch: Batch[E], undecodable: list[_DeadLetter]) -> bool:
+        """Handle the batch and deliver what it produced; False if stopped while retrying."""
+        records = batch.records
         while True:
             try:
-                self._handler(batch)
-                return
-            except (StoreError, BrokerError) as exc:
-                if self._stop.is_set():
+                rejected = self._handle(records) if records else []
+                batch.rejected = rejected
+                letters = [*undecodable, *(
+                    _DeadLetter(r.raw, r.key, error, r.topic, r.partition, r.offset)
+                    for r, error in rejected)]
+                self._deliver(letters)
+            except DriftloopError as exc:
+                if not exc.transient:
                     raise
+                if self._stop.is_set():
+                    log.warning("stopped while retrying a batch; it will be replayed",
+                                extra={"error": str(exc)})
+                    return False
                 self.stats.retries += 1
-                log.warning(
-                    "batch handler failed, retrying",
-                    extra={"error": str(exc), "backoff_s": backoff, "size": len(batch)},
-                )
-                batch.rejected.clear()
-                self._sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+                self._retry_later(exc)
+                continue
+            for letter in letters:
+                self._count_dead_letter(letter)
+            self._recovered()
+            return True
 
-    def _dead_letter(
-        self,
-        value: bytes | None,
-        key: bytes | None,
-        error: EventError,
-        topic: str,
-        partition: int,
-        offset: int,
-    ) -> None:
-        headers = dead_letter_headers(error.reason, str(error), topic, partition, offset)
-        self._producer.send_raw(self._dead_letter_topic, value, key=key, headers=headers)
-        self.stats.dead_lettered[error.reason] += 1
-        DEAD_LETTERS.labels(topic=topic, reason=error.reason).inc()
+    def _handle(self, records: list[Record[E]]) -> list[tuple[Record[E], EventError]]:
+        """Run the handler on ``records``; narrow a failure down to the message causing it."""
+        batch = Batch(list(records))
+        try:
+            self._handler(batch)
+            self._producer.flush()  # a message it produced and the broker refused is its failure
+            return batch.rejected
+        except DriftloopError as exc:
+            if exc.transient or isinstance(exc, BrokerAccessError):
+                raise
+            failure: Exception = exc
+        except Exception as exc:
+            failure = exc
+        if len(records) == 1:
+            error = failure if isinstance(failure, EventError) else HandlingError.of(failure)
+            log.warning("a message failed its handler; dead-lettering it",
+                        extra={"topic": records[0].topic, "partition": records[0].partition,
+                               "offset": records[0].offset, "error": str(error)})
+            return [(records[0], error)]
+        self.stats.isolations += 1
+        log.info("a batch failed its handler; handling it again in halves",
+                 extra={"size": len(records), "error": f"{type(failure).__name__}: {failure}"})
+        middle = len(records) // 2
+        return [*self._handle(records[:middle]), *self._handle(records[middle:])]
+
+    def _deliver(self, letters: list[_DeadLetter]) -> None:
+        """Send the dead letters and wait until every one of them landed."""
+        if not letters:
+            return
+        sent = [(letter, self._send_dead_letter(letter)) for letter in letters]
+        try:
+            self._producer.flush()
+            return
+        except ProduceError as exc:
+            if exc.transient:
+                raise
+        refused = [letter for letter, delivery in sent
+                   if delivery is not None and delivery.failed()]
+        for letter in refused:
+            self._send_dead_letter(letter, truncate=True)
+        try:
+            self._producer.flush()
+        except ProduceError as exc:  # a truncated copy refused too: keep trying, lose nothing
+            raise ProduceError(f"dead letters were refused even truncated: {exc}",
+                               transient=True) from exc
+
+    def _send_dead_letter(self, letter: _DeadLetter, *, truncate: bool = False) -> Delivery | None:
+        headers = dead_letter_headers(letter.error.reason, str(letter.error), letter.topic,
+                                      letter.partition, letter.offset)
+        headers.append(("dl-exception", _exception_name(letter.error).encode()))
+        value = letter.value
+        if truncate and value is not None and len(value) > TRUNCATED_BYTES:
+            headers.append(("dl-truncated", str(len(value)).encode()))
+            headers.append(("dl-sha256", hashlib.sha256(value).hexdigest().encode()))
+            value = value[:TRUNCATED_BYTES]
+        try:
+            return self._producer.send_raw(self._dead_letter_topic, value, key=letter.key,
+                                           headers=headers)
+        except ProduceError as exc:
+            if exc.transient or truncate:
+                raise
+            return self._send_dead_letter(letter, truncate=True)
+
+    def _count_dead_letter(self, letter: _DeadLetter) -> None:
+        reason = letter.error.reason
+        self.stats.dead_lettered[reason] += 1
+        DEAD_LETTERS.labels(topic=letter.topic, reason=reason).inc()
         log.info(
             "dead-lettered a message",
-            extra={"reason": error.reason, "error": str(error), "topic": topic,
-                   "partition": partition, "offset": offset},
+            extra={"reason": reason, "error": str(letter.error), "topic": letter.topic,
+                   "partition": letter.partition, "offset": letter.offset},
         )
 
-    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
+        """Commit the batch's offsets; False if stopped before the broker took them."""
         if not offsets:
+            return True
+        while True:
+            try:
+                self._consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # The group rebalanced while we worked: another member will replay this batch,
+                # and idempotent storage makes that harmless.
+                self.stats.commits_failed += 1
+                log.warning("offset commit failed after a rebalance", extra={"error": str(exc)})
+                return True
+            except KafkaError as exc:
+                error = broker_error(exc, "offset commit failed")
+                if not error.transient:
+                    raise error from exc
+                if self._stop.is_set():
+                    log.warning("stopped before the offsets were committed; the batch will be "
+                                "replayed", extra={"error": str(error)})
+                    return False
+                self.stats.commits_failed += 1
+                self._retry_later(error)
+                continue
+            self._recovered()
+            return True
+
+    # -- degraded and recovered ---------------------------------------------------------------
+
+    def _retry_later(self, error: DriftloopError) -> None:
+        """Note a transient failure, report degraded, and wait out the current backoff."""
+        if not error.transient:
+            raise error
+        now = self._monotonic()
+        if self._degraded_at is None:
+            self._degraded_at = now
+            self.stats.degraded = True
+            self.stats.outages += 1
+            DEGRADED.labels(component=self._group_id).set(1)
+            log.warning("consumer degraded: retrying with backoff until it passes",
+                        extra={"group": self._group_id, "error": str(error)})
+        else:
+            log.debug("still degraded", extra={"group": self._group_id, "error": str(error),
+                                               "backoff_s": self._backoff})
+        if not self._stop.is_set():
+            self._sleep(self._backoff)
+        self._backoff = min(self._backoff * 2, self._max_backoff_s)
+
+    def _recovered(self) -> None:
+        self._backoff = _INITIAL_BACKOFF_S
+        if self._degraded_at is None:
             return
-        try:
-            self._consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # The group rebalanced while we worked: another member will replay this batch,
-            # and idempotent storage makes that harmless.
-            self.stats.commits_failed += 1
-            log.warning("offset commit failed after a rebalance", extra={"error": str(exc)})
-        except KafkaError as exc:
-            raise CommitError(f"offset commit failed: {exc}") from exc
+        lasted = self._monotonic() - self._degraded_at
+        self._degraded_at = None
+        self.stats.degraded = False
+        DEGRADED.labels(component=self._group_id).set(0)
+        log.warning("consumer recovered", extra={"group": self._group_id,
+                                                 "degraded_s": round(lasted, 1)})
 
     def close(self) -> None:
         try:
             self._consumer.close(autocommit=False)
         except KafkaError as exc:  # closing is best effort; the offsets are already safe
             log.debug("consumer close failed", extra={"error": str(exc)})
+
+
+class _DeadLetter(NamedTuple):
+    value: bytes | None
+    key: bytes | None
+    error: EventError
+    topic: str
+    partition: int
+    offset: int
+
+
+def _exception_name(error: EventError) -> str:
+    cause = error.__cause__
+    return type(cause).__name__ if isinstance(cause, Exception) else type(error).__name__

@@ -16,7 +16,13 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from streams.errors import StoreError
@@ -24,6 +30,18 @@ from streams.errors import StoreError
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+# What a database says when it cannot be reached, is restarting or is busy: the same statement
+# may pass later. Everything else (a value out of range, a broken constraint) it would refuse
+# again, so it is not worth a retry.
+_TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+
+
+def store_error(exc: Exception, what: str = "database error") -> StoreError:
+    """``exc`` from the database or its driver as a StoreError that says if it is transient."""
+    transient = isinstance(exc, _TRANSIENT)
+    return StoreError(f"{what}: {exc.__class__.__name__}: {exc}", transient=transient)
 
 
 class Base(DeclarativeBase):
@@ -71,13 +89,19 @@ class Database:
             yield session
             session.commit()
         except SQLAlchemyError as exc:
-            session.rollback()
-            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+            _rollback(session)
+            raise store_error(exc) from exc
+        except OverflowError as exc:  # sqlite3 refusing a number or date it cannot hold
+            _rollback(session)
+            raise store_error(exc, "the database refused a value") from exc
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
 
     def migrate(self, extra_version_locations: Sequence[Path] = ()) -> None:
         """Bring the schema to the newest revision of every branch (idempotent)."""
@@ -91,7 +115,12 @@ class Database:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "heads")
         except SQLAlchemyError as exc:
-            raise StoreError(f"migration failed: {exc}") from exc
+            raise store_error(exc, "migration failed") from exc
 
-    def dispose(self) -> None:
-        self.engine.dispose()
+
+def _rollback(session: Session) -> None:
+    """Roll back, when the connection still allows it (it may be the one that broke)."""
+    try:
+        session.rollback()
+    except SQLAlchemyError as exc:
+        log.debug("rollback failed", extra={"error": str(exc)})

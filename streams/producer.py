@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from streams.codec import encode
-from streams.errors import BrokerError, ProduceError
+from streams.errors import ProduceError
 from streams.events import Event
+from streams.kafka_errors import broker_error, is_record_error
 from streams.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes]]
+
+
+class Delivery(Protocol):
+    """One sent message; after a ``flush()`` it either landed or ``failed()``."""
+
+    exception: BaseException | None
+
+    def failed(self) -> bool: ...
 
 
 class Producer:
@@ -38,9 +47,7 @@ class Producer:
                 **settings.client_config(),
             )
         except KafkaError as exc:
-            raise BrokerError(
-                f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}"
-            ) from exc
+            raise broker_error(exc, f"cannot reach Kafka at {settings.bootstrap_servers}") from exc
         self._pending: list[Any] = []
 
     def send(self, topic: str, event: Event, *, key: str | None = None) -> None:
@@ -53,28 +60,46 @@ class Producer:
         *,
         key: str | bytes | None = None,
         headers: Headers = (),
-    ) -> None:
+    ) -> Delivery:
+        """Queue one message; a message the client refuses outright raises ProduceError.
+
+        The error is transient unless the message itself is at fault (over
+        ``max_request_size``), in which case sending it again cannot help.
+        """
         raw_key = key.encode("utf-8") if isinstance(key, str) else key
         try:
             future = self._producer.send(
                 topic, value=value, key=raw_key, headers=list(headers) or None
             )
         except KafkaError as exc:
-            raise ProduceError(f"could not send to {topic}: {exc}") from exc
+            raise broker_error(exc, f"could not send to {topic}", produce=True) from exc
         self._pending.append(future)
+        return future  # type: ignore[no-any-return]
 
     def flush(self, timeout_s: float | None = None) -> int:
-        """Wait for every send since the last flush; return how many were acknowledged."""
+        """Wait for every send since the last flush; return how many were acknowledged.
+
+        Raises ProduceError when any of them failed: transient if any failure may pass on a
+        retry, otherwise (every failure a refused record) not transient.
+        """
         pending, self._pending = self._pending, []
         try:
             self._producer.flush(timeout=timeout_s)
         except KafkaError as exc:
-            raise ProduceError(f"flush failed: {exc}") from exc
+            raise broker_error(exc, "flush failed", produce=True) from exc
+        failures: list[BaseException] = []
         for future in pending:
-            if future.failed():
-                raise ProduceError(f"a message was not acknowledged: {future.exception}")
             if not future.is_done:
                 raise ProduceError("a message was not acknowledged before the flush timeout")
+            if future.failed():
+                failures.append(future.exception)
+        if failures:
+            transient = not all(is_record_error(e) for e in failures)
+            first = failures[0]
+            raise ProduceError(
+                f"{len(failures)} of {len(pending)} messages were not acknowledged, first: "
+                f"{type(first).__name__}: {first}", transient=transient,
+            ) from first
         return len(pending)
 
     def close(self, timeout_s: float = 10.0) -> None:

@@ -104,22 +104,80 @@ def test_committed_offsets_are_not_consumed_again(deployment: Deployment) -> Non
     assert sorted(second.seen) == sorted(f"r{i}" for i in range(20, 25))
 
 
-def test_a_failing_handler_commits_nothing(deployment: Deployment) -> None:
+def test_a_message_that_fails_its_handler_is_isolated_and_dead_lettered(
+    deployment: Deployment,
+) -> None:
     requests = deployment.names(Topic.REQUESTS)
-    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(5)])
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(9)])
+    stored: list[str] = []
 
-    def crash(batch: Batch[InferenceRequest]) -> None:
-        raise RuntimeError("disk on fire")
+    def fragile(batch: Batch[InferenceRequest]) -> None:
+        ids = [r.event.request_id for r in batch.records]
+        if "r4" in ids:  # fails the whole batch it is in, like a database refusing one row
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        stored.extend(ids)
 
-    loop = _loop(deployment, crash)
-    with pytest.raises(RuntimeError):
-        _drain(loop, until=5)
+    loop = _loop(deployment, fragile)
+    _drain(loop, until=9)
     loop.close()
+    assert sorted(stored) == sorted(f"r{i}" for i in range(9) if i != 4)
+    dead = read_all(deployment.broker.bootstrap, deployment.names(Topic.DEAD_LETTER), expect=1)
+    assert len(dead) == 1
+    headers = dict(dead[0].headers)
+    assert headers["dl-reason"] == b"handling"
+    assert headers["dl-exception"] == b"OverflowError"
+    assert b"OverflowError: Python int too large" in headers["dl-error"]
+    assert dead[0].value == encode(_request(4))
+
+
+def test_a_poison_message_at_the_head_is_not_read_again_after_a_restart(
+    deployment: Deployment,
+) -> None:
+    requests = deployment.names(Topic.REQUESTS)
+    poison = encode(_request(0))
+    produce_raw(deployment.broker.bootstrap, requests,
+                [poison, *(encode(_request(i)) for i in range(1, 6))])
+    first_seen: list[str] = []
+
+    def crash_on_r0(batch: Batch[InferenceRequest]) -> None:
+        for record in batch.records:
+            if record.event.request_id == "r0":
+                raise RecursionError("maximum recursion depth exceeded")
+        first_seen.extend(r.event.request_id for r in batch.records)
+
+    loop = _loop(deployment, crash_on_r0)
+    _drain(loop, until=6)
+    loop.close()
+    assert sorted(first_seen) == [f"r{i}" for i in range(1, 6)]
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(6))])
+    again = Collect()
+    loop = _loop(deployment, again)
+    _drain(loop, until=1)
+    loop.close()
+    assert again.seen == ["r6"]
+
+
+def test_a_dead_letter_too_large_for_the_broker_goes_truncated(tansu: BrokerInfo,
+                                                                deployment_factory: object) -> None:
+    dep = deployment_factory(tansu, partitions=1)  # type: ignore[operator]
+    requests = dep.names(Topic.REQUESTS)
+    huge = b'{"x": "' + b"a" * 2_500_000 + b'"}'  # over twice max_message_bytes
+    produce_big = dep.kafka.model_copy(update={"max_message_bytes": 4_000_000})
+    with Producer(produce_big) as producer:
+        producer.send_raw(requests, huge, key=b"k")
+        producer.send(requests, _request(1), key="k")
     handler = Collect()
-    loop = _loop(deployment, handler)
-    _drain(loop, until=5)
+    loop = _loop(dep, handler)
+    _drain(loop, until=2)
     loop.close()
-    assert sorted(handler.seen) == [f"r{i}" for i in range(5)]
+    assert handler.seen == ["r1"]
+    dead = read_all(tansu.bootstrap, dep.names(Topic.DEAD_LETTER), expect=1)
+    assert len(dead) == 1
+    headers = dict(dead[0].headers)
+    assert headers["dl-reason"] == b"too_large"
+    assert headers["dl-truncated"] == str(len(huge)).encode()
+    assert huge.startswith(dead[0].value)
+    assert len(dead[0].value) < len(huge)
 
 
 def test_transient_store_errors_are_retried_on_the_same_batch(deployment: Deployment) -> None:
