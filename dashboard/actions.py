@@ -1,11 +1,12 @@
 """Promote and roll back from the dashboard: signed-in users only, a reason always required.
 
-The change itself is retrain's: :meth:`retrain.registry.Registry.promote` / ``rollback`` write
-it and its ``ModelPromoted`` / ``ModelRolledBack`` event in one transaction (the registry's
-audit log doubles as its outbox), and :class:`retrain.publisher.UpdatePublisher` sends the
-pending events to the model-updates topic. If Kafka cannot be reached the change stands and
-the retrain process publishes it later. The dashboard's audit log records every attempt,
-refused ones included.
+The change itself is retrain's: :meth:`retrain.registry.Registry.promote` / ``rollback`` verify
+the target's artifact (a tampered one is refused before anything changes, with a
+``RegistryError`` the page shows), then write the change and its ``ModelPromoted`` /
+``ModelRolledBack`` event in one transaction (the registry's audit log doubles as its outbox),
+and :class:`retrain.publisher.UpdatePublisher` sends the pending events to the model-updates
+topic. If Kafka cannot be reached the change stands and the retrain process publishes it later.
+The dashboard's audit log records every attempt, refused ones included.
 """
 
 from __future__ import annotations

@@ -3,7 +3,16 @@
 A version is created as a ``candidate`` when its run starts, gets its artifact (URI and the
 manifest's sha256) when training ends, and then becomes the ``champion``, ``rejected`` (with
 the numbers that rejected it) or ``failed``. A champion that is replaced becomes ``archived``;
-one that is rolled back becomes ``rejected``.
+one that is rolled back becomes ``rejected``; one that serving refused to load becomes
+``refused``.
+
+Every way a version becomes champion (the retrain runner's promotion, ``driftloop models
+promote`` and ``rollback``, the dashboard's buttons, the automatic rollback, and the return
+to what serving runs after it refused a swap) goes through one method, ``_crown``: it loads
+the target's artifact and verifies it (the manifest's sha256 against the registry's, every
+file against the manifest, the manifest's schema, model name and version) *before* anything
+changes. A tampered or missing artifact is refused with a ``RegistryError`` that says why, and
+the registry is left exactly as it was: the same rows, no audit row, no event.
 
 Promotion and rollback are each one transaction: the old champion steps down, the new one
 steps up (the partial unique index refuses a second champion, so two racing promotions cannot
@@ -12,6 +21,19 @@ both win), and an audit row records who and why together with the ``ModelPromote
 published after the commit and ``published_at`` set once Kafka acknowledged it; rows still
 unpublished (a crash between the commit and the publish) are re-sent by
 :class:`retrain.publisher.UpdatePublisher` when the retrain process starts and while it runs.
+
+One truth about the champion. Serving still verifies and canaries every swap, and may refuse
+one (an artifact changed after the registry checked it, a canary that fails on its device);
+it then keeps the version it runs and publishes ``SwapFailed``. The retrain process reads
+those from the model-updates topic and calls :meth:`Registry.refused`: when the refused
+version is still the champion, it becomes ``refused`` and the champion it replaced (the
+``from``/``previous`` version of the change that crowned it, which is what serving kept)
+is restored through ``_crown`` with an audit row (``rollback`` by ``serving:<instance>``)
+and a ``ModelRolledBack`` event. Serving already runs that version (the event is a no-op for
+it, or swaps a serving process that had none back to it); the monitor reads the event like
+any rollback. So the registry, serving and the monitor end on the same version. A
+``SwapFailed`` for a version that is no longer the champion, or older than its crowning (a
+replay), changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +42,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -29,11 +51,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retrain.tables import RegistryAuditRow, RegistryModelRow, RegistryVersionRow
+from streams.artifacts import load_artifact
 from streams.db import Database
-from streams.errors import RegistryError, StoreError
-from streams.events import ModelPromoted, ModelRolledBack, new_event_id
+from streams.errors import ArtifactError, RegistryError, StoreError
+from streams.events import ModelPromoted, ModelRolledBack, SwapFailed, new_event_id
 
 log = logging.getLogger(__name__)
+
+#: How much earlier than the crowning of a version a ``SwapFailed`` for it may be stamped and
+#: still count (serving's clock against the registry's); an older one is a replay.
+SWAP_CLOCK_SKEW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,20 @@ class ModelSummary:
 
 def _is_conflict(exc: StoreError) -> bool:
     return isinstance(exc.__cause__, IntegrityError)
+
+
+def _verify(row: RegistryVersionRow, uri: str, sha256: str) -> None:
+    """Load ``row``'s artifact as serving would; a mismatch raises ``RegistryError``."""
+    name = f"{row.model} v{row.version}"
+    try:
+        artifact = load_artifact(uri, expected_sha256=sha256)
+        manifest = artifact.manifest
+        if (manifest.model, manifest.version) != (row.model, row.version):
+            raise ArtifactError(f"the artifact holds {manifest.model} v{manifest.version}")
+    except ArtifactError as exc:
+        raise RegistryError(
+            f"{name} cannot become the champion: its artifact failed verification ({exc}); "
+            "nothing was changed") from exc
 
 
 class Registry:
@@ -205,24 +246,16 @@ class Registry:
         """Make ``version`` the champion in one transaction; return the event to publish."""
         with self._changing(model) as session:
             target = self._version_row(session, model, version)
-            if target.status == "champion":
-                raise RegistryError(f"{model} v{version} is already the champion")
-            if target.status == "failed" or not target.artifact_uri or not target.sha256:
-                raise RegistryError(f"{model} v{version} has no usable artifact ({target.status})")
             current = self._champion_row(session, model)
             now = self._now()
-            if current is not None:
-                current.status = "archived"
-                session.flush()
-            target.status, target.champion_since = "champion", now
-            target.note = reason[:10_000]
+            uri, sha256 = self._crown(session, target, current, steps_down="archived",
+                                      note=reason, at=now)
             if evaluation is not None:
                 target.evaluation = dict(evaluation)
-            session.flush()
             event = ModelPromoted(
                 event_id=new_event_id(), model=model, version=version,
                 previous_version=current.version if current is not None else None,
-                artifact_uri=target.artifact_uri, sha256=target.sha256, actor=actor,
+                artifact_uri=uri, sha256=sha256, actor=actor,
                 reason=reason, timestamp=now,
             )
             self._audit(session, "promote", version, event.previous_version, actor, reason,
@@ -252,25 +285,111 @@ class Registry:
                 if found is None:
                     raise RegistryError(f"{model} has no former champion to roll back to")
                 target = found
-            if target.version == current.version:
-                raise RegistryError(f"{model} v{target.version} is already the champion")
-            if target.status == "failed" or not target.artifact_uri or not target.sha256:
-                raise RegistryError(f"{model} v{target.version} has no usable artifact")
             now = self._now()
-            current.status, current.note = "rejected", f"rolled back: {reason}"[:10_000]
-            session.flush()
-            target.status, target.champion_since = "champion", now
-            session.flush()
-            event = ModelRolledBack(
-                event_id=new_event_id(), model=model, version=target.version,
-                from_version=current.version, artifact_uri=target.artifact_uri,
-                sha256=target.sha256, actor=actor, reason=reason, timestamp=now,
-            )
-            self._audit(session, "rollback", target.version, current.version, actor, reason,
-                        event.model_dump(mode="json"), model, now)
+            event = self._restore(session, target, current, steps_down="rejected",
+                                  note=f"rolled back: {reason}", actor=actor, reason=reason,
+                                  at=now)
         log.warning("rolled back %s v%d -> v%d", model, event.from_version, event.version,
                     extra={"actor": actor, "reason": reason})
         return event
+
+    def refused(self, event: SwapFailed) -> ModelRolledBack | None:
+        """Serving refused ``event.version``: mark it ``refused`` and restore what serving runs.
+
+        Acts only while the refused version is the champion, and only on a refusal stamped no
+        earlier than its crowning (less :data:`SWAP_CLOCK_SKEW`): a second serving process
+        refusing the same version, or a replay, changes nothing and returns None. Otherwise
+        the champion it replaced is restored (verified like any other) and the
+        ``ModelRolledBack`` to publish is returned; with no champion to return to, the refused
+        version steps down alone and None is returned.
+        """
+        model, version = event.model, event.version
+        actor = f"serving:{event.instance}"[:200]
+        reason = f"serving refused v{version}: {event.error}"
+        with self._changing(model) as session:
+            current = self._champion_row(session, model)
+            since = current.champion_since if current is not None else None
+            if (current is None or current.version != version
+                    or (since is not None and event.timestamp < since - SWAP_CLOCK_SKEW)):
+                log.info("a refused swap that is no longer the champion; nothing to undo",
+                         extra={"model": model, "version": version, "instance": event.instance})
+                return None
+            target = self._kept_by_serving(session, model, current)
+            rolled = None
+            if target is not None:
+                try:
+                    rolled = self._restore(session, target, current, steps_down="refused",
+                                           note=reason, actor=actor, reason=reason,
+                                           at=self._now())
+                except RegistryError as exc:  # raised before any row changed
+                    log.error("the version serving kept cannot be restored",
+                              extra={"model": model, "version": target.version,
+                                     "error": str(exc)})
+            if rolled is None:
+                current.status, current.note = "refused", reason[:10_000]
+                log.error("serving refused %s v%d and no champion is left", model, version,
+                          extra={"instance": event.instance, "error": event.error})
+                return None
+        log.error("serving refused %s v%d; v%d is the champion again", model, version,
+                  rolled.version, extra={"instance": event.instance, "error": event.error})
+        return rolled
+
+    def _kept_by_serving(
+        self, session: Session, model: str, refused: RegistryVersionRow
+    ) -> RegistryVersionRow | None:
+        """The version serving kept when it refused ``refused``: the one it replaced."""
+        crowning = session.execute(
+            select(RegistryAuditRow)
+            .where(RegistryAuditRow.model == model, RegistryAuditRow.version == refused.version)
+            .order_by(RegistryAuditRow.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if crowning is None or crowning.from_version is None:
+            return None
+        return self._version_row(session, model, crowning.from_version)
+
+    def _restore(
+        self, session: Session, target: RegistryVersionRow, current: RegistryVersionRow, *,
+        steps_down: str, note: str, actor: str, reason: str, at: datetime,
+    ) -> ModelRolledBack:
+        """Crown ``target`` in place of ``current`` and record the ``ModelRolledBack``."""
+        uri, sha256 = self._crown(session, target, current, steps_down=steps_down, note=None,
+                                  at=at)
+        current.note = note[:10_000]
+        event = ModelRolledBack(
+            event_id=new_event_id(), model=target.model, version=target.version,
+            from_version=current.version, artifact_uri=uri, sha256=sha256, actor=actor,
+            reason=reason, timestamp=at,
+        )
+        self._audit(session, "rollback", target.version, current.version, actor, reason,
+                    event.model_dump(mode="json"), target.model, at)
+        return event
+
+    def _crown(
+        self, session: Session, target: RegistryVersionRow, current: RegistryVersionRow | None,
+        *, steps_down: str, note: str | None, at: datetime,
+    ) -> tuple[str, str]:
+        """Make ``target`` the champion in place of ``current`` (which becomes ``steps_down``).
+
+        The one way to the champion's seat: the target's artifact is verified first, and a
+        refusal raises ``RegistryError`` before any row changes. Returns the verified
+        artifact's URI and sha256.
+        """
+        name = f"{target.model} v{target.version}"
+        if current is not None and target.version == current.version:
+            raise RegistryError(f"{name} is already the champion")
+        uri, sha256 = target.artifact_uri, target.sha256
+        if target.status in ("failed", "refused") or not uri or not sha256:
+            raise RegistryError(f"{name} has no usable artifact ({target.status})")
+        _verify(target, uri, sha256)
+        if current is not None:
+            current.status = steps_down
+            session.flush()
+        target.status, target.champion_since = "champion", at
+        if note is not None:
+            target.note = note[:10_000]
+        session.flush()
+        return uri, sha256
 
     @contextmanager
     def _changing(self, model: str) -> Iterator[Session]:

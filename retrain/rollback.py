@@ -5,7 +5,8 @@ model version it measured and its ``performance`` scores. When the current champ
 a promotion that replaced another version, and the newest ``settings.retrain.rollback_windows``
 reports of the new champion score worse than the previous champion's last reports by more than
 ``settings.retrain.rollback_margin``, the previous champion is restored
-(:meth:`retrain.registry.Registry.rollback`) with the numbers as the reason. The verdict itself
+(:meth:`retrain.registry.Registry.rollback`, which verifies its artifact first: a tampered one
+is refused and the current champion stays) with the numbers as the reason. The verdict itself
 is the pure :func:`retrain.decision.rollback_verdict`.
 """
 

@@ -19,8 +19,8 @@ from streams.errors import DriftloopError
 
 _RESULT = "models_result"
 STATUS_COLORS = alt.Scale(
-    domain=["champion", "candidate", "archived", "rejected", "failed"],
-    range=["#2e7d32", "#1565c0", "#9e9e9e", "#ef6c00", "#c62828"],
+    domain=["champion", "candidate", "archived", "rejected", "failed", "refused"],
+    range=["#2e7d32", "#1565c0", "#9e9e9e", "#ef6c00", "#c62828", "#6a1b9a"],
 )
 
 

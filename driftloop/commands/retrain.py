@@ -200,15 +200,9 @@ def models_promote(
     actor: Annotated[str | None, typer.Option(help="Who; defaults to the OS user.")] = None,
 ) -> None:
     """Make VERSION the champion of MODEL (its artifact is verified first)."""
-    from streams.artifacts import load_artifact
-
     settings = load_settings()
     registry = _registry(settings)
     try:
-        info = registry.version(model, version)
-        if info.artifact_uri is None:
-            raise typer.BadParameter(f"{model} v{version} has no artifact")
-        load_artifact(info.artifact_uri, expected_sha256=info.sha256)
         event = registry.promote(model, version, actor=_actor(actor), reason=reason)
     except DriftloopError as exc:
         raise fail(exc) from exc
@@ -225,7 +219,8 @@ def models_rollback(
                                                 "champion.")] = None,
     actor: Annotated[str | None, typer.Option(help="Who; defaults to the OS user.")] = None,
 ) -> None:
-    """Restore the previous champion of MODEL; the current one is marked rejected."""
+    """Restore the previous champion of MODEL (its artifact is verified first); the current one
+    is marked rejected."""
     settings = load_settings()
     registry = _registry(settings)
     try:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction, ValueOutput
@@ -124,13 +128,26 @@ def _evaluation(promote: bool, new: float, old: float | None, reason: str) -> di
             "problems": []}
 
 
-SHA = "ab" * 32
+@functools.cache
+def _artifact_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="driftloop-seed-artifacts-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
-def seed_retraining(db: Database, now: datetime) -> None:
+def _artifact(root: Path, version: int) -> tuple[str, str]:
+    """A real artifact of churn ``version`` (the registry verifies it before crowning it)."""
+    from tests.serving.artifacts import make_artifact
+
+    artifact = make_artifact(root, version, model=CHURN)
+    return artifact.uri, artifact.sha256
+
+
+def seed_retraining(db: Database, now: datetime, *, artifacts: Path | None = None) -> None:
     """churn: v1 promoted 3 h ago, v2 promoted 2 h ago (the champion), v3 rejected, v4 a
     candidate with an artifact whose run is still running; a failed run; two retrain requests
-    (one open) and windowed accuracy reported for v1 and v2 (12 windows)."""
+    (one open) and windowed accuracy reported for v1 and v2 (12 windows). The artifacts are
+    real, under ``artifacts`` (default: a folder of this test session)."""
     from retrain.registry import Registry
     from retrain.rollback import AutoRollback
     from retrain.runs import RunStore
@@ -138,6 +155,7 @@ def seed_retraining(db: Database, now: datetime) -> None:
     from streams.settings import RetrainSettings
 
     clock = Clock(now)
+    root = artifacts or _artifact_root()
     registry, runs = Registry(db, clock=clock), RunStore(db, clock=clock)
     registry.ensure_model(CHURN, "classification")
     plan = [  # version, hours ago, trigger, accuracy, outcome
@@ -155,8 +173,9 @@ def seed_retraining(db: Database, now: datetime) -> None:
             lineage=_lineage(now, hours, kind, ("data_drift",) if kind == "request" else ()),
         )
         assert created == version
+        uri, sha256 = _artifact(root, version)
         registry.attach_artifact(
-            CHURN, version, artifact_uri=f"file:///artifacts/{CHURN}/{version}", sha256=SHA,
+            CHURN, version, artifact_uri=uri, sha256=sha256,
             metrics={"accuracy": accuracy + 0.01, "loss": 0.4}, lineage=_lineage(
                 now, hours, kind, ("data_drift",) if kind == "request" else ()),
         )
@@ -186,8 +205,9 @@ def seed_retraining(db: Database, now: datetime) -> None:
     registry.create_version(CHURN, trainer="retrain.mlp:MLPTrainer", hyperparameters={},
                             code_version="test", run_id=waiting, parent_version=2,
                             lineage=_lineage(now, 0, "manual", ()))
-    registry.attach_artifact(CHURN, 4, artifact_uri=f"file:///artifacts/{CHURN}/4",
-                             sha256=SHA, metrics={"accuracy": 0.9}, lineage=_lineage(
+    uri, sha256 = _artifact(root, 4)
+    registry.attach_artifact(CHURN, 4, artifact_uri=uri,
+                             sha256=sha256, metrics={"accuracy": 0.9}, lineage=_lineage(
                                  now, 0, "manual", ()))
     for i, status in enumerate(("done", "pending")):
         event = RetrainRequested(

@@ -16,12 +16,13 @@ from streams.producer import Producer
 from streams.topics import Topic
 from tests.dashboard.conftest import NOW
 from tests.dashboard.seed import CHURN, seed_retraining
+from tests.retrain.helpers import tamper
 from tests.streams.kafka_helpers import read_all
 
 
 @pytest.fixture
-def deployment_and_actions(tansu, deployment_factory, database):
-    seed_retraining(database, NOW)
+def deployment_and_actions(tansu, deployment_factory, database, tmp_path):
+    seed_retraining(database, NOW, artifacts=tmp_path / "artifacts")
     dep = deployment_factory(tansu, partitions=1)
     registry = Registry(database)
     producer = Producer(dep.kafka)
@@ -89,3 +90,27 @@ def test_a_refused_change_is_audited_and_reported(deployment_and_actions, databa
     (entry,) = AuditLog(database).recent()
     assert (entry.action, entry.target) == ("promote_failed", "2")
     assert "already the champion" in entry.detail["error"]
+
+
+def test_a_tampered_artifact_is_refused_before_the_registry_changes(
+    deployment_and_actions, database
+):
+    dep, registry, actions = deployment_and_actions
+    tamper(registry.version(CHURN, 4).artifact_uri)
+    tamper(registry.version(CHURN, 1).artifact_uri)
+    versions, audit = registry.versions(CHURN), registry.audit(CHURN)
+    alice = User("alice")
+
+    with pytest.raises(RegistryError, match="churn v4 cannot become the champion: its "
+                       "artifact failed verification"):
+        actions.promote(alice, CHURN, 4, "fresher data")
+    with pytest.raises(RegistryError, match="churn v1 cannot become the champion"):
+        actions.rollback(alice, CHURN, "support complaints")
+
+    assert (registry.versions(CHURN), registry.audit(CHURN)) == (versions, audit)
+    assert registry.champion(CHURN).version == 2
+    assert _updates(dep, 0) == []
+    attempts = AuditLog(database).recent()
+    assert [(e.action, e.target) for e in attempts] == [
+        ("rollback_failed", None), ("promote_failed", "4")]
+    assert all("does not match its sha256" in e.detail["error"] for e in attempts)

@@ -1,18 +1,23 @@
-"""Seeded labelled examples from River's Agrawal stream, stored the way the monitor stores them."""
+"""Seeded labelled examples from River's Agrawal stream, stored the way the monitor stores them,
+and small real artifacts for the registry to verify."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from river.datasets import synth
 
 from retrain.dataset import Example
+from retrain.registry import Registry
+from streams.artifacts import WEIGHTS, Artifact, path_from_uri
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction
 from streams.settings import RetrainSettings
 from streams.store import EventStore, LabelledExample
+from tests.serving.artifacts import make_artifact
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 MODEL = "agrawal"
@@ -60,3 +65,23 @@ def seed_store(
     store.upsert_examples([LabelledExample.join(p, f)
                            for p, f in zip(predictions, feedback, strict=True)])
     return start + timedelta(seconds=len(rows))
+
+
+def attach_artifact(
+    registry: Registry, root: Path, model: str, version: int, *,
+    metrics: Mapping[str, float] | None = None, lineage: Mapping[str, Any] | None = None,
+) -> Artifact:
+    """Write a real (small, seeded) artifact of ``model`` ``version`` under ``root`` and record
+    it in the registry, so that promotions and rollbacks can verify it."""
+    artifact = make_artifact(root, version, model=model)
+    registry.attach_artifact(model, version, artifact_uri=artifact.uri, sha256=artifact.sha256,
+                             metrics=dict(metrics or {}), lineage=dict(lineage or {}))
+    return artifact
+
+
+def tamper(artifact_uri: str | None) -> None:
+    """Change one byte of the weights after the registry recorded the artifact's digest."""
+    weights = path_from_uri(artifact_uri or "") / WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))

@@ -94,5 +94,13 @@ def test_train_once_then_roll_back_and_promote_by_hand(
     refused = cli(env, "models", "promote", MODEL, "1", "--reason", "try")
     assert refused.exit_code == 1
     assert "does not match" in refused.output
+    # So is a rollback to it, named or by default, and the registry is left as it was.
+    before = json.loads(cli(env, "models", "show", MODEL, "--json").stdout)
+    for to in (["--to", "1"], []):
+        back = cli(env, "models", "rollback", MODEL, *to, "--reason", "try")
+        assert back.exit_code == 1, back.output
+        assert f"{MODEL} v1 cannot become the champion" in back.output
+        after = json.loads(cli(env, "models", "show", MODEL, "--json").stdout)
+        assert (after["versions"], after["audit"]) == (before["versions"], before["audit"])
     assert len(model_updates(dep.settings, expect=5, timeout_s=1)) == 4
     db.dispose()

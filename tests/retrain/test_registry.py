@@ -1,55 +1,69 @@
-"""The registry on SQLite and PostgreSQL: one champion by constraint, promotion, rollback, audit."""
+"""The registry on SQLite and PostgreSQL: one champion by constraint, promotion, rollback, audit,
+verified artifacts, and refused swaps."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
-from retrain.registry import Registry
+from retrain.registry import SWAP_CLOCK_SKEW, Registry
 from retrain.runs import INTERRUPTED, RunStore
 from retrain.tables import RegistryVersionRow
 from streams.db import Database
 from streams.errors import RegistryError, StoreError
-from streams.events import RetrainRequested
-from tests.retrain.helpers import T0
-
-SHA = "ab" * 32
+from streams.events import RetrainRequested, SwapFailed
+from tests.retrain.helpers import T0, attach_artifact, tamper
 
 
-def _version(registry: Registry, model: str = "m", *, artifact: bool = True) -> int:
-    version = registry.create_version(model, trainer="t", hyperparameters={"h": 1},
-                                      code_version="test")
-    if artifact:
-        registry.attach_artifact(model, version, artifact_uri=f"file:///a/{model}/v{version}",
-                                 sha256=SHA, metrics={"accuracy": 0.5}, lineage={"n": version})
-    return version
+@pytest.fixture
+def registry(database: Database) -> Registry:
+    return Registry(database)
 
 
-def test_the_database_refuses_a_second_champion(database: Database) -> None:
-    registry = Registry(database)
-    registry.promote("m", _version(registry), actor="me", reason="first")
-    second = _version(registry)
+@pytest.fixture
+def new_version(registry: Registry, tmp_path: Path) -> Callable[..., int]:
+    """Create the next version of a model, with a real artifact unless ``artifact=False``."""
+
+    def make(model: str = "m", *, artifact: bool = True) -> int:
+        version = registry.create_version(model, trainer="t", hyperparameters={"h": 1},
+                                          code_version="test")
+        if artifact:
+            attach_artifact(registry, tmp_path / "artifacts", model, version,
+                            metrics={"accuracy": 0.5}, lineage={"n": version})
+        return version
+
+    return make
+
+
+def test_the_database_refuses_a_second_champion(
+    database: Database, registry: Registry, new_version: Callable[..., int]
+) -> None:
+    registry.promote("m", new_version(), actor="me", reason="first")
+    second = new_version()
     with pytest.raises(StoreError), database.session() as session:
         session.execute(update(RegistryVersionRow)
                         .where(RegistryVersionRow.version == second)
                         .values(status="champion"))
     assert registry.champion("m").version == 1  # type: ignore[union-attr]
     # Another model may have its own champion.
-    registry.promote("n", _version(registry, "n"), actor="me", reason="first")
+    registry.promote("n", new_version("n"), actor="me", reason="first")
     assert registry.champion("n").version == 1  # type: ignore[union-attr]
 
 
 def test_promotion_archives_the_old_champion_and_writes_the_event_to_publish(
-    database: Database,
+    registry: Registry, new_version: Callable[..., int]
 ) -> None:
-    registry = Registry(database)
-    v1, v2 = _version(registry), _version(registry)
+    v1, v2 = new_version(), new_version()
     first = registry.promote("m", v1, actor="alice", reason="first one")
     event = registry.promote("m", v2, actor="bob", reason="better")
-    assert (event.version, event.previous_version, event.sha256) == (2, 1, SHA)
-    assert event.artifact_uri == "file:///a/m/v2"
+    assert (event.version, event.previous_version) == (2, 1)
+    assert (event.artifact_uri, event.sha256) == (registry.version("m", 2).artifact_uri,
+                                                  registry.version("m", 2).sha256)
     assert [v.status for v in registry.versions("m")] == ["archived", "champion"]
     audit = registry.audit("m")
     assert [(a.action, a.version, a.from_version, a.actor, a.reason) for a in audit] == [
@@ -60,12 +74,13 @@ def test_promotion_archives_the_old_champion_and_writes_the_event_to_publish(
     assert [p.event["event_id"] for p in registry.unpublished()] == [event.event_id]
 
 
-def test_what_cannot_be_promoted(database: Database) -> None:
-    registry = Registry(database)
-    bare = _version(registry, artifact=False)
+def test_what_cannot_be_promoted(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    bare = new_version(artifact=False)
     with pytest.raises(RegistryError, match="no usable artifact"):
         registry.promote("m", bare, actor="me", reason="x")
-    failed = _version(registry)
+    failed = new_version()
     registry.fail("m", failed, note="boom")
     with pytest.raises(RegistryError, match="no usable artifact"):
         registry.promote("m", failed, actor="me", reason="x")
@@ -73,7 +88,7 @@ def test_what_cannot_be_promoted(database: Database) -> None:
         registry.promote("m", 9, actor="me", reason="x")
     with pytest.raises(RegistryError, match="unknown model"):
         registry.promote("nope", 1, actor="me", reason="x")
-    good = _version(registry)
+    good = new_version()
     registry.promote("m", good, actor="me", reason="x")
     with pytest.raises(RegistryError, match="already the champion"):
         registry.promote("m", good, actor="me", reason="again")
@@ -81,10 +96,11 @@ def test_what_cannot_be_promoted(database: Database) -> None:
     assert len(registry.unpublished()) == 1
 
 
-def test_rollback_restores_the_previous_champion_each_time(database: Database) -> None:
-    registry = Registry(database)
+def test_rollback_restores_the_previous_champion_each_time(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
     for _ in range(3):
-        registry.promote("m", _version(registry), actor="ci", reason="new")
+        registry.promote("m", new_version(), actor="ci", reason="new")
     back = registry.rollback("m", actor="oncall", reason="worse in production")
     assert (back.version, back.from_version) == (2, 3)
     assert [v.status for v in registry.versions("m")] == ["archived", "champion", "rejected"]
@@ -98,10 +114,11 @@ def test_rollback_restores_the_previous_champion_each_time(database: Database) -
     assert registry.audit("m", limit=1)[0].event["type"] == "model_rolled_back"
 
 
-def test_racing_promotions_leave_exactly_one_champion(database: Database) -> None:
-    registry = Registry(database)
-    registry.promote("m", _version(registry), actor="ci", reason="first")
-    versions = [_version(registry) for _ in range(4)]
+def test_racing_promotions_leave_exactly_one_champion(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    registry.promote("m", new_version(), actor="ci", reason="first")
+    versions = [new_version() for _ in range(4)]
     errors: list[Exception] = []
 
     def promote(v: int) -> None:
@@ -162,10 +179,126 @@ def test_a_request_is_stored_once_and_claimed_once(database: Database) -> None:
     assert runs.pending_requests() == []
 
 
-def test_models_summarise_champion_and_versions(database: Database) -> None:
-    registry = Registry(database)
-    registry.promote("m", _version(registry), actor="ci", reason="first")
-    _version(registry)
+def test_models_summarise_champion_and_versions(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    registry.promote("m", new_version(), actor="ci", reason="first")
+    new_version()
     registry.ensure_model("n", "regression")
     assert [(s.name, s.task, s.champion, s.versions, s.latest) for s in registry.models()] == [
         ("m", None, 1, 2, 2), ("n", "regression", None, 0, None)]
+
+
+def _snapshot(registry: Registry) -> tuple[list, list]:
+    """Everything a change could touch: every version row and every audit row."""
+    return registry.versions("m"), registry.audit("m")
+
+
+def test_a_tampered_artifact_never_becomes_the_champion(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    v1, v2, v3 = new_version(), new_version(), new_version()
+    registry.promote("m", v1, actor="ci", reason="first")
+    registry.promote("m", v2, actor="ci", reason="better")
+    for version in (v1, v3):
+        tamper(registry.version("m", version).artifact_uri)
+    before = _snapshot(registry)
+
+    for change in (
+        lambda: registry.promote("m", v3, actor="alice", reason="by hand"),
+        lambda: registry.rollback("m", actor="oncall", reason="to the previous one"),
+        lambda: registry.rollback("m", actor="oncall", reason="to v1", to_version=v1),
+    ):
+        with pytest.raises(RegistryError, match="failed verification.*nothing was changed"):
+            change()
+        assert _snapshot(registry) == before
+    assert registry.champion("m").version == v2  # type: ignore[union-attr]
+
+
+def test_an_artifact_of_another_version_is_refused(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    v1, v2 = new_version(), new_version(artifact=False)
+    one = registry.version("m", v1)
+    registry.attach_artifact("m", v2, artifact_uri=one.artifact_uri or "", sha256=one.sha256 or "",
+                             metrics={}, lineage={})
+    with pytest.raises(RegistryError, match="holds m v1"):
+        registry.promote("m", v2, actor="ci", reason="copied")
+    assert registry.champion("m") is None
+    assert registry.audit("m") == []
+
+
+def _swap_failed(
+    version: int, *, at: datetime | None = None, instance: str = "serve-1"
+) -> SwapFailed:
+    """What a serving process publishes when it refuses ``version`` (now, unless ``at``)."""
+    return SwapFailed(event_id=f"sf-{version}-{instance}", model="m", version=version,
+                      instance=instance, error="canary produced NaN",
+                      timestamp=at or datetime.now(UTC))
+
+
+def test_a_refused_swap_restores_the_version_serving_kept(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    v1, v2 = new_version(), new_version()
+    registry.promote("m", v1, actor="ci", reason="first")
+    registry.promote("m", v2, actor="ci", reason="better")
+
+    event = registry.refused(_swap_failed(v2))
+
+    assert event is not None
+    assert (event.version, event.from_version, event.actor) == (v1, v2, "serving:serve-1")
+    assert event.reason == "serving refused v2: canary produced NaN"
+    assert registry.champion("m").version == v1  # type: ignore[union-attr]
+    assert [v.status for v in registry.versions("m")] == ["champion", "refused"]
+    assert registry.version("m", v2).note == "serving refused v2: canary produced NaN"
+    last = registry.audit("m", limit=1)[0]
+    assert (last.action, last.version, last.from_version) == ("rollback", v1, v2)
+    assert last.event == event.model_dump(mode="json")
+    assert registry.unpublished()[-1].event["event_id"] == event.event_id
+    # A second serving process refusing the same version, or a replay, changes nothing.
+    before = _snapshot(registry)
+    assert registry.refused(_swap_failed(v2, instance="serve-2")) is None
+    assert registry.refused(_swap_failed(v2)) is None
+    assert _snapshot(registry) == before
+    # A refused version is never picked by a plain rollback.
+    v3 = new_version()
+    registry.promote("m", v3, actor="ci", reason="newer")
+    assert registry.rollback("m", actor="oncall", reason="back").version == v1
+
+
+def test_a_refusal_older_than_the_crowning_is_a_replay(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    v1, v2 = new_version(), new_version()
+    registry.promote("m", v1, actor="ci", reason="first")
+    registry.promote("m", v2, actor="ci", reason="better")
+    since = registry.version("m", v2).champion_since
+    assert since is not None
+    before = _snapshot(registry)
+    assert registry.refused(_swap_failed(v2, at=since - SWAP_CLOCK_SKEW * 2)) is None
+    assert registry.refused(_swap_failed(v1)) is None, "v1 is not the champion"
+    assert _snapshot(registry) == before
+
+
+def test_a_refused_first_champion_leaves_no_champion(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    v1 = new_version()
+    registry.promote("m", v1, actor="ci", reason="first")
+    audit = registry.audit("m")
+    assert registry.refused(_swap_failed(v1)) is None
+    assert registry.champion("m") is None
+    assert registry.version("m", v1).status == "refused"
+    assert registry.audit("m") == audit
+
+
+def test_a_refused_swap_whose_kept_version_fails_verification_leaves_no_champion(
+    registry: Registry, new_version: Callable[..., int]
+) -> None:
+    v1, v2 = new_version(), new_version()
+    registry.promote("m", v1, actor="ci", reason="first")
+    registry.promote("m", v2, actor="ci", reason="better")
+    tamper(registry.version("m", v1).artifact_uri)
+    assert registry.refused(_swap_failed(v2)) is None
+    assert [v.status for v in registry.versions("m")] == ["archived", "refused"]

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from retrain.registry import Registry
 from retrain.rollback import ACTOR, AutoRollback
 from streams.db import Database
+from streams.errors import RegistryError
 from streams.events import DriftReport
-from tests.retrain.helpers import T0, fast_settings
-
-SHA = "cd" * 32
+from tests.retrain.helpers import T0, attach_artifact, fast_settings, tamper
 
 
-def _champions(registry: Registry, count: int) -> None:
-    for _ in range(count):
-        v = registry.create_version("m", trainer="t", hyperparameters={}, code_version="x")
-        registry.attach_artifact("m", v, artifact_uri=f"file:///a/v{v}", sha256=SHA, metrics={},
-                                 lineage={})
-        registry.promote("m", v, actor="ci", reason="better on holdout")
+@pytest.fixture
+def registry(database: Database) -> Registry:
+    return Registry(database)
+
+
+@pytest.fixture
+def promote_new(registry: Registry, tmp_path: Path) -> Callable[[int], None]:
+    """Promote ``count`` new versions of ``m`` in turn, each with a real artifact."""
+
+    def promote(count: int) -> None:
+        for _ in range(count):
+            v = registry.create_version("m", trainer="t", hyperparameters={}, code_version="x")
+            attach_artifact(registry, tmp_path / "artifacts", "m", v)
+            registry.promote("m", v, actor="ci", reason="better on holdout")
+
+    return promote
 
 
 def _report(i: int, version: int, accuracy: float) -> DriftReport:
@@ -31,14 +44,15 @@ def _report(i: int, version: int, accuracy: float) -> DriftReport:
     )
 
 
-def test_a_new_champion_that_does_worse_in_production_is_rolled_back(database: Database) -> None:
-    registry = Registry(database)
+def test_a_new_champion_that_does_worse_in_production_is_rolled_back(
+    database: Database, registry: Registry, promote_new: Callable[[int], None]
+) -> None:
     watcher = AutoRollback(database, registry, fast_settings(rollback_margin=0.05,
                                                               rollback_windows=2))
-    _champions(registry, 1)
+    promote_new(1)
     assert watcher.observe(_report(0, 1, 0.90)) is None
     assert watcher.observe(_report(1, 1, 0.88)) is None
-    _champions(registry, 1)
+    promote_new(1)
     assert watcher.observe(_report(2, 2, 0.70)) is None, "one window is not enough"
     assert watcher.observe(_report(2, 2, 0.70)) is None, "a replay is not a second window"
     event = watcher.observe(_report(3, 2, 0.74))
@@ -58,26 +72,43 @@ def test_a_new_champion_that_does_worse_in_production_is_rolled_back(database: D
     assert registry.champion("m").version == 1  # type: ignore[union-attr]
 
 
-def test_a_new_champion_within_the_margin_stays(database: Database) -> None:
-    registry = Registry(database)
+def test_a_new_champion_within_the_margin_stays(
+    database: Database, registry: Registry, promote_new: Callable[[int], None]
+) -> None:
     watcher = AutoRollback(database, registry, fast_settings(rollback_margin=0.05,
                                                               rollback_windows=2))
-    _champions(registry, 1)
+    promote_new(1)
     watcher.observe(_report(0, 1, 0.90))
-    _champions(registry, 1)
+    promote_new(1)
     assert watcher.observe(_report(1, 2, 0.87)) is None
     assert watcher.observe(_report(2, 2, 0.86)) is None
     assert registry.champion("m").version == 2  # type: ignore[union-attr]
 
 
 def test_no_rollback_without_a_previous_champion_or_after_a_manual_one(
-    database: Database,
+    database: Database, registry: Registry, promote_new: Callable[[int], None]
 ) -> None:
-    registry = Registry(database)
     watcher = AutoRollback(database, registry, fast_settings(rollback_windows=1))
-    _champions(registry, 1)
+    promote_new(1)
     assert watcher.observe(_report(0, 1, 0.1)) is None
-    _champions(registry, 1)
+    promote_new(1)
     registry.rollback("m", actor="oncall", reason="by hand")
     assert watcher.observe(_report(1, 1, 0.0)) is None
     assert registry.champion("m").version == 1  # type: ignore[union-attr]
+
+
+def test_a_rollback_to_a_tampered_artifact_is_refused_and_the_champion_stays(
+    database: Database, registry: Registry, promote_new: Callable[[int], None]
+) -> None:
+    watcher = AutoRollback(database, registry, fast_settings(rollback_margin=0.05,
+                                                              rollback_windows=1))
+    promote_new(1)
+    watcher.observe(_report(0, 1, 0.90))
+    promote_new(1)
+    tamper(registry.version("m", 1).artifact_uri)
+    audit = registry.audit("m")
+    with pytest.raises(RegistryError, match="m v1 cannot become the champion"):
+        watcher.observe(_report(1, 2, 0.50))
+    assert registry.champion("m").version == 2  # type: ignore[union-attr]
+    assert [v.status for v in registry.versions("m")] == ["archived", "champion"]
+    assert registry.audit("m") == audit
