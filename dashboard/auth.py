@@ -70,6 +70,15 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+def _iterations(encoded: str) -> int | None:
+    """The PBKDF2 iteration count of a well-formed hash, else None."""
+    parts = encoded.split("$")
+    if len(parts) != 4 or parts[0] != SCHEME or not parts[1].isdigit():
+        return None
+    iterations = int(parts[1])
+    return iterations if iterations >= _MIN_ITERATIONS else None
+
+
 class AccessDeniedError(DriftloopError):
     """An action was attempted by someone who may not take it (not signed in)."""
 
@@ -87,8 +96,13 @@ class PasswordBook:
 
     def __init__(self, users: Mapping[str, SecretStr]) -> None:
         self._users = {name: hashed.get_secret_value() for name, hashed in users.items()}
-        # An unknown name is checked against a throwaway hash so it takes as long as a known one.
-        self._decoy = hash_password(secrets.token_urlsafe(12), iterations=_MIN_ITERATIONS)
+        # An unknown name is checked against a throwaway hash of the same cost as the real
+        # ones (the dearest, when they differ), so its answer takes as long as a known name's
+        # and gives away nothing about which names exist.
+        costs = [_iterations(encoded) for encoded in self._users.values()]
+        self.decoy_iterations = max((c for c in costs if c is not None),
+                                    default=DEFAULT_ITERATIONS)
+        self._decoy = hash_password(secrets.token_urlsafe(12), iterations=self.decoy_iterations)
 
     @property
     def enabled(self) -> bool:

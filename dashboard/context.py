@@ -24,6 +24,7 @@ from dashboard.drift_queries import DriftQueries
 from dashboard.job_queries import JobQueries
 from dashboard.queries import StreamQueries
 from dashboard.registry_queries import RegistryQueries
+from dashboard.signin import SignInDesk
 from retrain.publisher import UpdatePublisher
 from streams.db import Database
 from streams.producer import Producer
@@ -77,6 +78,7 @@ class Dashboard:
         self.audit = AuditLog(self.db, clock=clock)
         self.access = Access(open_viewing=settings.dashboard.open_viewing)
         self.passwords = PasswordBook(settings.dashboard.users)
+        self.sign_in = SignInDesk(self.passwords, self.audit)
         self.actions = ModelActions(self.registry.registry, self.audit, self.access,
                                     self._update_publisher)
         self._sink_factory = sink_factory

@@ -68,18 +68,25 @@ def current_user(dash: Dashboard) -> User | None:
     return _oidc_user(dash)
 
 
+def _client_address() -> str | None:
+    """The browser's address as Streamlit sees it (a proxy's, behind one)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no request context
+        return None
+    return address if isinstance(address, str) else None  # AppTest gives a mock
+
+
 def _sign_in(dash: Dashboard) -> None:
     name = str(st.session_state.get("sign_in_user", ""))
     password = str(st.session_state.get("sign_in_password", ""))
     st.session_state["sign_in_password"] = ""
-    user = dash.passwords.sign_in(name, password) if name and password else None
-    if user is None:
-        st.session_state[_SIGN_IN_ERROR] = "Wrong user name or password."
-        dash.audit.record(name or "anonymous", "sign_in_failed")
+    attempt = dash.sign_in.attempt(name, password, _client_address())
+    if attempt.user is None:
+        st.session_state[_SIGN_IN_ERROR] = attempt.message
         return
-    st.session_state[USER_KEY] = user
+    st.session_state[USER_KEY] = attempt.user
     st.session_state.pop(_SIGN_IN_ERROR, None)
-    dash.audit.record(user.name, "sign_in")
 
 
 def _sign_out(dash: Dashboard, user: User) -> None:

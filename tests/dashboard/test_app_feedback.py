@@ -90,6 +90,19 @@ def test_wrong_password_does_not_sign_in(monkeypatch, offline, database):
     assert [e.action for e in AuditLog(database).recent()] == ["sign_in_failed"]
 
 
+def test_guessing_locks_the_sign_in_even_for_the_right_password(monkeypatch, offline, database):
+    at = apptest.start(monkeypatch, offline, page="feedback")
+    for i in range(20):
+        apptest.sign_in(at, "alice", f"guess{i}")
+    apptest.sign_in(at, *ALICE)
+    assert "Too many failed sign-ins: try again in" in apptest.texts(at)
+    assert "Signed in as" not in apptest.texts(at)
+    assert len(at.data_editor) == 0
+    failed = [e for e in AuditLog(database).recent(limit=100) if e.action == "sign_in_failed"]
+    assert len(failed) == 20  # 21 refusals, at most 20 audit rows a minute
+    assert {e.reason for e in failed} == {"wrong user name or password", "locked"}
+
+
 def test_signed_in_reviewer_corrects_a_row_in_place(monkeypatch, online, database):
     dep, settings = online
     at = apptest.start(monkeypatch, settings, page="feedback", user=ALICE)
