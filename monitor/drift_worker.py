@@ -10,25 +10,38 @@ refuses more, and the monitor keeps the window ``pending`` in the database until
 room (see :mod:`monitor.report_queue`), so the consuming thread never waits for Evidently.
 
 References are cached in the worker by their spec: the same reference serves many windows.
+
+A report that could not run for a reason that passes comes back ``pending`` (not ``failed``),
+and :mod:`monitor.report_queue` tries it again later: the database was unreachable, or the
+worker process died (it is started again; a window whose report kills it
+:data:`MAX_CRASHES` times fails). The worker process ends with the monitor, even when the
+monitor is killed (:func:`streams.lifetime.end_with`), and so does multiprocessing's resource
+tracker, which ends when the last process that uses it does.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import OrderedDict
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from monitor.store import MonitorStore, ReportOutcome
-from monitor.tables import DONE, FAILED, SKIPPED
+from monitor.tables import DONE, FAILED, PENDING, SKIPPED
 from streams.db import Database
+from streams.errors import StoreError
+from streams.lifetime import end_with
 
 log = logging.getLogger(__name__)
 
 REFERENCE_CACHE = 16
+#: Times the worker process may die on one window before its report is given up as failed.
+MAX_CRASHES = 3
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,12 @@ class _Worker:
                 )
             result = compare(reference, current, drift_share=job.drift_share,
                              full_snapshot=job.full_snapshot)
+        except StoreError as exc:
+            if not exc.transient:
+                raise
+            log.warning("drift report postponed: the database is unreachable",
+                        extra={"window_id": job.window_id, "error": str(exc)})
+            return ReportOutcome(job.window_id, PENDING, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - Evidently raises anything; the window fails
             log.exception("drift report failed", extra={"window_id": job.window_id})
             return ReportOutcome(job.window_id, FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -111,8 +130,10 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _init(database_url: str) -> None:
+def _init(database_url: str, parent_pid: int | None = None) -> None:
     global _worker
+    if parent_pid is not None:
+        end_with(parent_pid)
     _worker = _Worker(database_url)
 
 
@@ -133,18 +154,22 @@ class DriftWorker:
         max_in_flight: int = 2,
     ) -> None:
         self.max_in_flight = max_in_flight
-        self._executor: Executor
-        if mode == "process":
-            self._executor = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init, initargs=(database_url,),
-            )
-        else:
-            self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="drift", initializer=_init,
-                initargs=(database_url,),
-            )
+        self._database_url = database_url
+        self._mode = mode
+        self._executor = self._start()
         self._futures: dict[str, Future[ReportOutcome]] = {}
+        self._crashes: dict[str, int] = {}
+
+    def _start(self) -> Executor:
+        if self._mode == "process":
+            # Started from the thread that submits (the consuming thread, which lives as long
+            # as the monitor), so the worker's parent-death signal follows the monitor.
+            return ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init, initargs=(self._database_url, os.getpid()),
+            )
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="drift", initializer=_init,
+                                  initargs=(self._database_url,))
 
     @property
     def in_flight(self) -> int:
@@ -157,8 +182,18 @@ class DriftWorker:
         """Queue ``job``; False (nothing queued) when the queue is full or it is queued."""
         if len(self._futures) >= self.max_in_flight or job.window_id in self._futures:
             return False
-        self._futures[job.window_id] = self._executor.submit(_run, job)
+        try:
+            future = self._executor.submit(_run, job)
+        except BrokenProcessPool:  # the worker died; the jobs in flight come back pending
+            self._restart()
+            future = self._executor.submit(_run, job)
+        self._futures[job.window_id] = future
         return True
+
+    def _restart(self) -> None:
+        log.warning("the drift worker process died; starting a new one")
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._start()
 
     def completed(self) -> list[ReportOutcome]:
         """The outcomes of finished jobs (each returned once), in submission order."""
@@ -169,9 +204,22 @@ class DriftWorker:
             del self._futures[window_id]
             try:
                 done.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - a dead worker process, for instance
+            except BrokenProcessPool as exc:
+                done.append(self._crashed(window_id, exc))
+            except Exception as exc:  # noqa: BLE001 - whatever the job raised, the window fails
                 done.append(ReportOutcome(window_id, FAILED, error=f"{type(exc).__name__}: {exc}"))
+            else:
+                self._crashes.pop(window_id, None)
         return done
+
+    def _crashed(self, window_id: str, exc: BaseException) -> ReportOutcome:
+        """The worker died while it held ``window_id``: pending (tried again) or failed."""
+        crashes = self._crashes[window_id] = self._crashes.get(window_id, 0) + 1
+        error = f"the drift worker died ({crashes} time(s)): {type(exc).__name__}: {exc}"
+        if crashes >= MAX_CRASHES:
+            del self._crashes[window_id]
+            return ReportOutcome(window_id, FAILED, error=error)
+        return ReportOutcome(window_id, PENDING, error=error)
 
     def wait(self, timeout_s: float) -> None:
         """Block until at least one job finishes or ``timeout_s`` passes (tests, shutdown)."""

@@ -56,6 +56,7 @@ from monitor.report_queue import ReportQueue
 from monitor.store import AlarmRecord, Changes, LabelledRow, MonitorStore
 from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
+from streams.backoff import Backoff, set_degraded
 from streams.consumer import Batch, Record
 from streams.db import Database
 from streams.errors import BrokerError, ConflictError, StoreError
@@ -68,6 +69,12 @@ from streams.topics import Topic, TopicNames
 log = logging.getLogger(__name__)
 
 CURSOR_CHUNK = 5_000
+#: First and longest wait before idle work is tried again after the database or the broker
+#: failed it.
+IDLE_RETRY_MIN_S = 0.5
+IDLE_RETRY_MAX_S = 5.0
+#: The monitor's idle work on the ``driftloop_degraded`` gauge.
+IDLE_COMPONENT = "monitor-idle"
 
 
 def _utc_now() -> datetime:
@@ -118,6 +125,9 @@ class Monitor:
         self._policy_config = PolicyConfig.from_settings(self.config)
         self._join_metrics = metrics.JoinExporter()
         self._lag_at = 0.0
+        self._stale = False
+        self._idle_retry_at = 0.0
+        self._idle_backoff = Backoff(IDLE_RETRY_MIN_S, IDLE_RETRY_MAX_S)
         self._load()
 
     # -- state -------------------------------------------------------------------------------
@@ -183,14 +193,30 @@ class Monitor:
 
     def __call__(self, batch: Batch[Any]) -> None:
         try:
+            self._reload_if_stale()
             self._handle(batch)
-        except (StoreError, BrokerError):
-            self._load()  # the batch is retried on a state that matches the database
+        except Exception:
+            # The batch is retried on a state reloaded from the database first; reloading
+            # here could fail the same way, and would then leave half a state behind.
+            self._stale = True
             raise
 
+    def _reload_if_stale(self) -> None:
+        if self._stale:
+            self._load()
+            self._stale = False
+
     def on_idle(self) -> None:
-        """Close windows by time, collect reports, publish; never raises on a bad database."""
+        """Close windows by time, collect reports, publish; never raises on a bad database.
+
+        After a failure the idle work waits (doubling, up to :data:`IDLE_RETRY_MAX_S`) before
+        it tries the database or the broker again, and the monitor reports itself degraded
+        until a try succeeds.
+        """
+        if time.monotonic() < self._idle_retry_at:
+            return
         try:
+            self._reload_if_stale()
             changes = Changes()
             now = self._clock()
             self.join.expire(now)
@@ -203,8 +229,17 @@ class Monitor:
                 self._publish()
             self._update_lag()
         except (StoreError, BrokerError) as exc:
-            log.warning("monitor idle work failed; will retry", extra={"error": str(exc)})
-            self._load()
+            self._stale = True
+            delay = self._idle_backoff.failed()
+            self._idle_retry_at = time.monotonic() + delay
+            set_degraded(IDLE_COMPONENT, True)
+            log.warning("monitor idle work failed; retrying", extra={
+                "error": str(exc), "backoff_s": delay})
+            return
+        if self._idle_backoff.failures:
+            self._idle_backoff.reset()
+            set_degraded(IDLE_COMPONENT, False)
+            log.warning("monitor idle work recovered")
 
     def _handle(self, batch: Batch[Any]) -> None:
         now = self._clock()

@@ -7,30 +7,45 @@ most ``drift_queue`` jobs at a time and never waits for it; beyond ``drift_backl
 windows the oldest are given up (``skipped``, counted) so a monitor that cannot keep up with
 Evidently falls behind on reports, never on traffic. Finished outcomes are kept until the
 transaction that records them has committed (:meth:`ReportQueue.confirm`), so a failed write
-loses none.
+loses none. A report the worker could not run for a passing reason (the database down, the
+worker process dead) comes back ``pending``: its window goes back to the head of the backlog,
+and the queue hands the worker nothing for a while (doubling, up to ``RETRY_MAX_S``), so an
+outage of any length delays reports but fails none.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from monitor import metrics
 from monitor.drift_worker import DriftJob, DriftWorker, ReferenceSpec
 from monitor.store import ReportOutcome
-from monitor.tables import SKIPPED
+from monitor.tables import PENDING, SKIPPED
 from monitor.windows import ClosedWindow
+from streams.backoff import Backoff, set_degraded
 from streams.settings import MonitorSettings
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 
 
 class ReportQueue:
-    def __init__(self, worker: DriftWorker, config: MonitorSettings) -> None:
+    def __init__(self, worker: DriftWorker, config: MonitorSettings, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._worker = worker
         self._config = config
+        self._clock = clock
         self._backlog: deque[DriftJob] = deque()
         self._jobs: dict[str, DriftJob] = {}
         self._finished: list[ReportOutcome] = []
+        self._backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S)
+        self._retry_at = 0.0
 
     def __len__(self) -> int:
         """Windows waiting for a report or being reported on."""
@@ -49,8 +64,23 @@ class ReportQueue:
         self._backlog.append(job)
 
     def collect(self) -> list[tuple[ReportOutcome, DriftJob | None]]:
-        """Every outcome not yet confirmed, with the job it answers when known."""
-        self._finished.extend(self._worker.completed())
+        """Every outcome not yet confirmed, with the job it answers when known; reports to
+        try again go back to the backlog."""
+        for outcome in self._worker.completed():
+            if outcome.status != PENDING:
+                self._finished.append(outcome)
+                if self._backoff.failures:
+                    self._backoff.reset()
+                    set_degraded("drift-reports", False)
+                continue
+            job = self._jobs.pop(outcome.window_id, None)
+            if job is not None:
+                self._backlog.appendleft(job)
+            delay = self._backoff.failed()
+            self._retry_at = self._clock() + delay
+            set_degraded("drift-reports", True)
+            log.warning("drift report postponed; retrying", extra={
+                "window_id": outcome.window_id, "error": outcome.error, "backoff_s": delay})
         return [(outcome, self._jobs.get(outcome.window_id)) for outcome in self._finished]
 
     def overflow(self) -> list[ReportOutcome]:
@@ -68,8 +98,9 @@ class ReportQueue:
         self._finished = []
 
     def pump(self) -> None:
-        """Hand the worker as many waiting jobs as it takes."""
-        while self._backlog and self._worker.in_flight < self._worker.max_in_flight:
+        """Hand the worker as many waiting jobs as it takes (none while a retry waits)."""
+        while (self._backlog and self._worker.in_flight < self._worker.max_in_flight
+               and self._clock() >= self._retry_at):
             job = self._backlog.popleft()
             self._jobs[job.window_id] = job
             self._worker.submit(job)
