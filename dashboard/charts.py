@@ -6,7 +6,7 @@ draws), so the charts can be checked without a browser.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import altair as alt
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -16,42 +16,81 @@ _EVENT_COLORS = alt.Scale(
 )
 
 
+def version_label(version: Any) -> str:
+    """'v3' for a version number; 'unknown' when there is none."""
+    if version is None or pd.isna(version) or int(version) < 0:
+        return "unknown"
+    return f"v{int(version)}"
+
+
+def utc_text(times: pd.Series, fmt: str = "%Y-%m-%d %H:%M:%S") -> pd.Series:
+    """Moments as UTC text on a 24-hour clock (what tooltips show)."""
+    return pd.to_datetime(times, utc=True).dt.strftime(fmt)
+
+
+def utc_axis(times: pd.Series, title: str = "time (UTC)") -> alt.Axis:
+    """A time axis that reads in UTC on a 24-hour clock: hours and minutes within a day,
+    with the date when the data spans more (Vega-Lite's default is a 12-hour clock with no
+    am/pm, in the browser's time zone)."""
+    stamps = pd.to_datetime(times, utc=True)
+    long = not stamps.empty and (stamps.max() - stamps.min()) > pd.Timedelta(hours=20)
+    return alt.Axis(title=title, format="%m-%d %H:%M" if long else "%H:%M", labelOverlap=True)
+
+
+#: Scores print with at most three significant digits: 0.6, 0.85, 0.912, 1,230.
+SCORE_FORMAT = ",.3~r"
+
+
 def score_chart(scores: pd.DataFrame, marks: pd.DataFrame | None = None) -> alt.LayerChart:
     """A model's windowed score per version over time, with promotions as vertical rules.
 
     ``scores`` has ``start``, ``model_version``, ``score``, ``metric``, ``examples``; ``marks``
     has ``at``, ``version``, ``event`` ('promoted', 'rolled back' or 'first seen'), ``label``.
+    Versions are categories (one colour each) listed in numeric order: v1, v2, v10.
     """
     metric = str(scores["metric"].iloc[0]) if not scores.empty else "score"
-    data = scores.assign(version=scores["model_version"].astype(str))
+    # Aware UTC moments reach the browser with their offset, whatever its time zone.
+    data = scores.assign(start=pd.to_datetime(scores["start"], utc=True),
+                         version=scores["model_version"].map(version_label),
+                         time=utc_text(scores["start"]))
+    order = sorted(set(data["version"]),
+                   key=lambda v: (v == "unknown", int(v[1:]) if v != "unknown" else 0))
+    times = pd.concat([scores["start"], marks["at"]] if marks is not None and not marks.empty
+                      else [scores["start"]])
+    x_scale, x_axis = alt.Scale(type="utc"), utc_axis(times)
     line = (
         alt.Chart(data)
         .mark_line(point=True)
         .encode(
-            x=alt.X("start:T", title="time (UTC)"),
-            y=alt.Y("score:Q", title=metric, scale=alt.Scale(zero=False)),
-            color=alt.Color("version:N", title="version"),
+            x=alt.X("start:T", axis=x_axis, scale=x_scale),
+            y=alt.Y("score:Q", title=metric, scale=alt.Scale(zero=False),
+                    axis=alt.Axis(format=SCORE_FORMAT)),
+            color=alt.Color("version:N", title="version", sort=order,
+                            scale=alt.Scale(domain=order)),
             tooltip=[
-                alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"), "version:N",
+                alt.Tooltip("time:N", title="time (UTC)"), "version:N",
                 alt.Tooltip("score:Q", format=".3f"), "examples:Q",
             ],
         )
     )
     layers: list[alt.Chart] = [line]
     if marks is not None and not marks.empty:
+        marked = marks.assign(at=pd.to_datetime(marks["at"], utc=True),
+                              time=utc_text(marks["at"]))
         rules = (
-            alt.Chart(marks)
+            alt.Chart(marked)
             .mark_rule(strokeDash=[4, 3], strokeWidth=2)
             .encode(
-                x="at:T",
+                x=alt.X("at:T", axis=x_axis, scale=x_scale),
                 color=alt.Color("event:N", scale=_EVENT_COLORS, title="event"),
-                tooltip=[alt.Tooltip("at:T", format="%Y-%m-%d %H:%M:%S"), "event:N", "label:N"],
+                tooltip=[alt.Tooltip("time:N", title="time (UTC)"), "event:N", "label:N"],
             )
         )
         text = (
-            alt.Chart(marks)
+            alt.Chart(marked)
             .mark_text(align="left", dx=3, dy=-6, fontSize=11)
-            .encode(x="at:T", y=alt.value(8), text="label:N")
+            .encode(x=alt.X("at:T", axis=x_axis, scale=x_scale), y=alt.value(8),
+                    text="label:N")
         )
         layers += [rules, text]
     chart = alt.layer(*layers).resolve_scale(color="independent").properties(height=280)
@@ -65,7 +104,8 @@ def drift_heatmap(cells: pd.DataFrame) -> alt.LayerChart:
     ``threshold``, ``drifted`` and ``strength`` (1 at the method's threshold, above is drift;
     see :func:`dashboard.drift_queries.strength`). Drifted cells carry a dot.
     """
-    data = cells.assign(window=_window_labels(cells["window_end"]))
+    data = cells.assign(window=_window_labels(cells["window_end"]),
+                        end=utc_text(cells["window_end"]))
     order = list(dict.fromkeys(data.sort_values("window_end")["window"]))
     base = alt.Chart(data).encode(
         x=alt.X("window:O", title="window end (UTC)", sort=order,
@@ -74,12 +114,12 @@ def drift_heatmap(cells: pd.DataFrame) -> alt.LayerChart:
     )
     cells_layer = base.mark_rect(stroke="white", strokeWidth=0.5).encode(
         color=alt.Color(
-            "strength:Q", title="drift (1 = threshold)",
+            "strength:Q", title="drift (1 = threshold)", legend=alt.Legend(format=".2~f"),
             scale=alt.Scale(domain=[0, 1, 2], range=["#e8f5e9", "#fff59d", "#c62828"],
                             clamp=True),
         ),
         tooltip=[
-            "column:N", "window_id:N", alt.Tooltip("window_end:T", format="%Y-%m-%d %H:%M:%S"),
+            "column:N", "window_id:N", alt.Tooltip("end:N", title="window end (UTC)"),
             "method:N", alt.Tooltip("score:Q", format=".4g"),
             alt.Tooltip("threshold:Q", format=".3g"), alt.Tooltip("strength:Q", format=".2f"),
             "drifted:N",
@@ -94,26 +134,28 @@ def drift_heatmap(cells: pd.DataFrame) -> alt.LayerChart:
 def drifted_share_chart(windows: pd.DataFrame, threshold: float) -> alt.LayerChart:
     """Share of drifted features per window (same columns as the heatmap), red when the
     window counted as drifted, with the threshold as a dashed rule."""
-    data = windows.assign(window=_window_labels(windows["window_end"]))
+    data = windows.assign(window=_window_labels(windows["window_end"]),
+                          end=utc_text(windows["window_end"]))
     bars = (
         alt.Chart(data)
         .mark_bar()
         .encode(
             x=alt.X("window:O", title="window end (UTC)", sort=list(data["window"]),
                     axis=alt.Axis(labelAngle=-45)),
-            y=alt.Y("drifted_share:Q", title="drifted share", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("drifted_share:Q", title="drifted share", scale=alt.Scale(domain=[0, 1]),
+                    axis=alt.Axis(format=".0%")),
             color=alt.Color(
                 "drift_detected:N", title="drift",
                 scale=alt.Scale(domain=[False, True], range=["#90a4ae", "#d84315"]),
             ),
-            tooltip=["window_id:N", alt.Tooltip("window_end:T", format="%Y-%m-%d %H:%M:%S"),
-                     alt.Tooltip("drifted_share:Q", format=".2f"), "rows:Q"],
+            tooltip=["window_id:N", alt.Tooltip("end:N", title="window end (UTC)"),
+                     alt.Tooltip("drifted_share:Q", format=".0%"), "rows:Q"],
         )
     )
     rule = (
         alt.Chart(pd.DataFrame({"threshold": [threshold]}))
         .mark_rule(strokeDash=[4, 3])
-        .encode(y="threshold:Q")
+        .encode(y=alt.Y("threshold:Q", axis=alt.Axis(format=".0%")))
     )
     return cast(alt.LayerChart, alt.layer(bars, rule).properties(height=200))
 

@@ -48,7 +48,12 @@ class PredictionFilter:
 
 @dataclass(frozen=True)
 class Traffic:
-    """One model's recent traffic."""
+    """One model's recent traffic.
+
+    ``per_second`` divides the predictions of the look-back window by the span that has
+    data, ``span_s``: from the first of them to now (at least a second), not by the whole
+    window, so a model that started answering two minutes ago shows its real rate.
+    """
 
     model: str
     predictions: int
@@ -57,6 +62,7 @@ class Traffic:
     label_coverage: float | None
     last_prediction: datetime | None
     kind: Literal["class", "value"] | None
+    span_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,13 @@ class StreamQueries:
             }
             for r in self._all(stmt)
         ]
-        return pd.DataFrame.from_records(records, columns=list(PREDICTION_COLUMNS))
+        frame = pd.DataFrame.from_records(records, columns=list(PREDICTION_COLUMNS))
+        # Keep labels and predictions as the values they are: pandas would turn a column of
+        # integers with a missing label into floats (0 -> 0.0, None -> NaN).
+        for column in ("predicted", "label"):
+            frame[column] = pd.Series([r[column] for r in records], index=frame.index,
+                                      dtype=object)
+        return frame
 
     def current(self, model: str, request_ids: Sequence[str]) -> dict[str, tuple[Any, Any]]:
         """For each of ``request_ids`` that has a prediction of ``model``: (predicted, label)."""
@@ -221,26 +233,31 @@ class StreamQueries:
         recent = and_(p.model == model, p.timestamp >= since)
         labelled = exists().where(f.model == p.model, f.request_id == p.request_id)
         stmt = select(
-            func.count(), func.sum(case((labelled, 1), else_=0))
+            func.count(), func.sum(case((labelled, 1), else_=0)), func.min(p.timestamp)
         ).where(recent)
         last = select(func.max(p.timestamp)).where(p.model == model)
         kind_stmt = (
             select(p.output).where(p.model == model).order_by(p.timestamp.desc()).limit(1)
         )
         with self._db.session() as session:
-            count, with_label = session.execute(stmt).one()
+            count, with_label, first = session.execute(stmt).one()
             last_ts = session.execute(last).scalar_one_or_none()
             output = session.execute(kind_stmt).scalar_one_or_none()
         count, with_label = int(count or 0), int(with_label or 0)
         kind = output.get("kind") if isinstance(output, dict) else None
+        span_s = 0.0
+        if first is not None:
+            span_s = min(window.total_seconds(),
+                         max(1.0, (now - _aware(first)).total_seconds()))
         return Traffic(
             model=model,
             predictions=count,
-            per_second=count / window.total_seconds(),
+            per_second=count / span_s if span_s else 0.0,
             labelled=with_label,
             label_coverage=(with_label / count) if count else None,
             last_prediction=last_ts,
             kind=kind if kind in ("class", "value") else None,
+            span_s=span_s,
         )
 
     def versions_seen(self, model: str) -> list[VersionSeen]:

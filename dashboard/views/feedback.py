@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from datetime import timedelta
 from typing import Any
 
@@ -34,10 +36,24 @@ _RESET = "feedback_reset"
 
 
 def show(value: Any) -> str:
-    """A label or prediction as people read it ('' for none)."""
+    """A label or prediction as people read it: text as it is, a whole number without '.0'
+    (so a label 1.0 reads like the prediction 1), and '' for none (None or NaN)."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
+            return ""
+        if number.is_integer() and abs(number) < 1e15:
+            return str(int(number))
+        return repr(number)
+    return json.dumps(value, default=str)
 
 
 def _filters(dash: Dashboard) -> tuple[PredictionFilter, int]:

@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
-from dashboard import session
+from dashboard import charts, session
 from dashboard.actions import Outcome
 from dashboard.auth import User
 from dashboard.context import Dashboard
@@ -31,7 +31,7 @@ def metrics_chart(long: pd.DataFrame) -> alt.FacetChart:
         .mark_bar()
         .encode(
             x=alt.X("version:O", title="version"),
-            y=alt.Y("value:Q", title=None),
+            y=alt.Y("value:Q", title=None, axis=alt.Axis(format=charts.SCORE_FORMAT)),
             color=alt.Color("status:N", scale=STATUS_COLORS),
             tooltip=["version:O", "status:N", "metric:N", alt.Tooltip("value:Q", format=".4f"),
                      "source:N"],

@@ -28,6 +28,13 @@ def ago(when: datetime | None, now: datetime) -> str:
     return f"{seconds / 86_400:.0f} days ago"
 
 
+def span_text(seconds: float) -> str:
+    """'45 s', '2.5 min': how long a rate was measured over."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
 def score_frame(dash: Dashboard, model: str, kind: str | None) -> pd.DataFrame:
     """The monitor's windowed scores when it has any, else accuracy/MSE of labelled examples."""
     for windows in (dash.drift.performance(model), dash.registry.window_scores(model)):
@@ -69,6 +76,7 @@ def _model(dash: Dashboard, model: str) -> None:
         cols[0].metric("Champion", "none")
     cols[1].metric("Predictions/s", f"{traffic.per_second:.2f}",
                    help=f"{traffic.predictions} predictions in the last "
+                   f"{span_text(traffic.span_s)}: since the first one of the last "
                    f"{TRAFFIC_WINDOW.total_seconds() / 60:.0f} min")
     cols[1].caption(f"last {ago(traffic.last_prediction, now)}")
     coverage = traffic.label_coverage

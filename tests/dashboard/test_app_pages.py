@@ -72,6 +72,19 @@ def test_every_page_renders(monkeypatch, offline):
         assert not at.error
 
 
+def test_no_chart_on_any_page_prints_raw_numbers_or_local_times(monkeypatch, offline):
+    from tests.dashboard.test_charts import readable_problems
+
+    at = apptest.start(monkeypatch, offline)
+    seen = 0
+    for page in apptest.PAGES:
+        apptest.open_page(at, page)
+        for spec, _data in apptest.charts(at):
+            seen += 1
+            assert readable_problems(spec) == [], page
+    assert seen >= 4  # overview (2 models), drift (2), models (1)
+
+
 def test_overview_shows_each_model(monkeypatch, offline):
     at = apptest.start(monkeypatch, offline)
     assert [s.value for s in at.subheader] == [CHURN, PRICE]
@@ -92,7 +105,7 @@ def test_overview_shows_each_model(monkeypatch, offline):
     # The monitor's windowed accuracy, with both promotions marked.
     assert list(scores["score"].round(2)) == [round(0.9 - 0.02 * w, 2)
                                               for w in range(MONITOR_WINDOWS)]
-    assert set(scores["version"]) == {"2"}
+    assert set(scores["version"]) == {"v2"}
     assert list(marks["label"]) == ["v1", "v2"]
     assert set(marks["event"]) == {"promoted"}
     # No monitor or registry history for price: its MSE comes from labelled examples.
