@@ -138,11 +138,12 @@ class MonitorStore:
                     PredictionRow.model == model, PredictionRow.request_id.in_(rids)
                 )
                 for row in session.execute(stmt).scalars():
-                    found[(row.model, row.request_id)] = Prediction(
-                        event_id=row.event_id, request_id=row.request_id, model=row.model,
-                        model_version=row.model_version, features=row.features,
-                        output=row.output, latency_ms=row.latency_ms, timestamp=row.timestamp,
-                    )
+                    found[(row.model, row.request_id)] = Prediction.model_validate({
+                        "event_id": row.event_id, "request_id": row.request_id,
+                        "model": row.model, "model_version": row.model_version,
+                        "features": row.features, "output": row.output,
+                        "latency_ms": row.latency_ms, "timestamp": row.timestamp,
+                    })
         return found
 
     def feedback(self, keys: Collection[Key]) -> Mapping[Key, Sequence[Feedback]]:
@@ -153,11 +154,11 @@ class MonitorStore:
                     FeedbackRow.model == model, FeedbackRow.request_id.in_(rids)
                 )
                 for row in session.execute(stmt).scalars():
-                    found[(row.model, row.request_id)].append(Feedback(
-                        event_id=row.event_id, request_id=row.request_id, model=row.model,
-                        label=row.label, source=row.source, reviewer=row.reviewer,
-                        timestamp=row.timestamp,
-                    ))
+                    found[(row.model, row.request_id)].append(Feedback.model_validate({
+                        "event_id": row.event_id, "request_id": row.request_id,
+                        "model": row.model, "label": row.label, "source": row.source,
+                        "reviewer": row.reviewer, "timestamp": row.timestamp,
+                    }))
         return found
 
     def prediction_event_ids(self, keys: Collection[Key]) -> dict[Key, str]:

@@ -36,7 +36,7 @@ def encode(event: Event) -> bytes:
 
 def _describe(exc: ValidationError) -> str:
     parts = []
-    for err in exc.errors()[:5]:
+    for err in exc.errors(include_url=False)[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "event"
         parts.append(f"{where}: {err['msg']}")
     more = exc.error_count() - 5
@@ -80,15 +80,23 @@ class Decoder(Generic[E]):
         return event
 
     def _explain(self, payload: bytes, exc: ValidationError) -> EventError:
-        """The clearest reason a payload was refused (only bad payloads pay for this)."""
+        """The clearest reason a payload was refused (only bad payloads pay for this).
+
+        Never raises: a payload nested too deeply for any parser is refused by the validator
+        itself (``json_invalid``) before anything here parses it again.
+        """
+        errors = exc.errors(include_url=False)
+        first = errors[0] if errors else None
+        if first is not None and first["type"] == "json_invalid":
+            return DecodeError(f"not valid JSON: {first['msg'].removeprefix('Invalid JSON: ')}")
         try:
             data = json.loads(payload, parse_constant=_refuse_constant)
-        except (UnicodeDecodeError, ValueError) as parse_error:
+        except (UnicodeDecodeError, ValueError, RecursionError) as parse_error:
             return DecodeError(f"not valid JSON: {parse_error}")
         if not isinstance(data, dict):
             return DecodeError(f"expected a JSON object, got {type(data).__name__}")
         version = data.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
+        if version != SCHEMA_VERSION or isinstance(version, bool):
             return SchemaError(
                 f"unsupported schema_version {version!r}; this driftloop reads {SCHEMA_VERSION}"
             )

@@ -3,7 +3,17 @@
 Each event is a frozen pydantic model serialised as one JSON object. Every event carries
 ``type`` (its name, so mixed topics can be decoded) and ``schema_version`` (bumped on any
 change a reader would notice). ``driftloop schema`` publishes the JSON Schema of each one so
-apps in any language can produce them.
+apps in any language can produce them, and the schema means exactly what the system accepts
+(``tests/streams/test_conformance.py`` holds both to that):
+
+* **strict types**: no string is read as a number, no boolean as an integer; an integer may be
+  written as a number with no fractional part (``3.0``), as JSON Schema allows;
+* **bounded numbers**: numbers are finite doubles; integers in features and labels fit a
+  signed 64-bit integer, versions and counts a signed 32-bit one, like the database columns;
+* **timestamps** are RFC 3339 strings with a ``T`` and an offset (``Z`` or ``+hh:mm``), at most
+  microseconds, in the years 1970 to 2199;
+* **ids** are 1 to 200 characters with no whitespace or control character; model names are
+  1 to 100 of ``A-Z a-z 0-9 _ . -``.
 
 Features are a flat mapping of name to number, string, boolean or null. Numbers must be
 finite: NaN and infinity are rejected, never silently replaced.
@@ -11,27 +21,90 @@ finite: NaN and infinity are rejected, never silently replaced.
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     StrictBool,
-    StrictFloat,
-    StrictInt,
     StrictStr,
     model_validator,
 )
 
 SCHEMA_VERSION = 1
 
-Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
-ModelName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
-FeatureValue = StrictBool | StrictInt | StrictFloat | StrictStr | None
+INT32_MAX = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FLOAT_MAX = 1.7976931348623157e308
+
+
+def _pattern(body: str, **constraints: Any) -> Any:
+    """A string field matching ``^body$`` in the validator and in the published schema.
+
+    The schema's pattern ends in a negative lookahead instead of ``$``: validators that use
+    Python's ``re.search`` let ``$`` match before a final newline; ECMA-262 and the validator
+    here do not. The lookahead reads the same everywhere.
+    """
+    return Field(pattern=f"^{body}$",
+                 json_schema_extra={"pattern": f"^{body}(?![\\s\\S])"}, **constraints)
+
+
+# No whitespace and no control character, by either reading of \s (ECMA-262's or Python's).
+_ID_CHARS = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+"
+Identifier = Annotated[str, _pattern(_ID_CHARS, min_length=1, max_length=200)]
+ModelName = Annotated[str, _pattern(r"[A-Za-z0-9_.\-]+", min_length=1, max_length=100)]
+Sha256 = Annotated[str, _pattern(r"[0-9a-f]{64}")]
+
+_TIMESTAMP = (
+    r"(19[7-9][0-9]|2[01][0-9][0-9])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_TIMESTAMP_RE = re.compile(_TIMESTAMP)
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _timestamp(value: object) -> datetime:
+    if isinstance(value, str):
+        if not _TIMESTAMP_RE.fullmatch(value):
+            raise ValueError(
+                "timestamp must be RFC 3339 with 'T' and an offset, years 1970-2199, "
+                "e.g. 2026-05-01T10:00:00Z"
+            )
+        return datetime.fromisoformat(value)  # may still refuse a day like 02-30
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("timestamp must carry a time zone")
+        if not _EARLIEST.year <= value.year < _LATEST.year:
+            raise ValueError("timestamp must be in the years 1970-2199")
+        return value
+    raise ValueError("timestamp must be an RFC 3339 string")
+
+
+def _whole(value: object) -> object:
+    """An integral float (``3.0``) as the integer it is; JSON Schema counts it as one."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    Field(json_schema_extra={"type": "string", "format": "date-time",
+                             "pattern": f"^{_TIMESTAMP}(?![\\s\\S])"}),
+]
+Version = Annotated[int, BeforeValidator(_whole), Field(strict=True, ge=0, le=INT32_MAX)]
+Count = Annotated[int, BeforeValidator(_whole), Field(strict=True, ge=0, le=INT32_MAX)]
+Int64 = Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
+Number = Annotated[float, Field(strict=True, ge=-FLOAT_MAX, le=FLOAT_MAX)]
+FeatureValue = StrictBool | Int64 | Number | StrictStr | None
 
 
 def _features_to_json(features: dict[str, FeatureValue]) -> dict[str, Any]:
@@ -46,7 +119,16 @@ Features = Annotated[
     Field(min_length=1),
     PlainSerializer(_features_to_json, return_type=dict[str, Any], when_used="json"),
 ]
-Label = StrictBool | StrictInt | StrictFloat | StrictStr
+Label = StrictBool | Int64 | Number | StrictStr
+
+
+def _schema_version(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("schema_version must be the number 1")
+    return _whole(value)
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_schema_version)]
 
 
 def new_event_id() -> str:
@@ -56,9 +138,9 @@ def new_event_id() -> str:
 class Event(BaseModel):
     """Base of every event on the wire."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = 1
 
 
 class InferenceRequest(Event):
@@ -68,13 +150,19 @@ class InferenceRequest(Event):
     request_id: Identifier
     model: ModelName
     features: Features
-    timestamp: AwareDatetime
+    timestamp: Timestamp
+
+
+def _kind_required(schema: dict[str, Any]) -> None:
+    """On the wire ``kind`` picks the output's shape, so it is required there (not in Python)."""
+    schema["required"] = sorted({*schema.get("required", ()), "kind"})
 
 
 class ClassOutput(BaseModel):
     """A classifier's answer: the chosen class and the probability of every class."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True,
+                              json_schema_extra=_kind_required)
 
     kind: Literal["class"] = "class"
     label: Label
@@ -84,10 +172,11 @@ class ClassOutput(BaseModel):
 class ValueOutput(BaseModel):
     """A regressor's answer."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True,
+                              json_schema_extra=_kind_required)
 
     kind: Literal["value"] = "value"
-    value: float
+    value: Number
 
 
 Output = Annotated[ClassOutput | ValueOutput, Field(discriminator="kind")]
@@ -100,11 +189,11 @@ class Prediction(Event):
     event_id: Identifier
     request_id: Identifier
     model: ModelName
-    model_version: Annotated[int, Field(ge=0)]
+    model_version: Version
     features: Features
     output: Output
     latency_ms: Annotated[float, Field(ge=0.0)] = 0.0
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
 
 class Feedback(Event):
@@ -121,7 +210,7 @@ class Feedback(Event):
     label: Label
     source: Literal["app", "reviewer"] = "app"
     reviewer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
     @model_validator(mode="after")
     def _reviewer_named(self) -> Feedback:
@@ -131,7 +220,7 @@ class Feedback(Event):
 
 
 class ColumnDrift(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
     column: str
     method: str
@@ -146,17 +235,17 @@ class DriftReport(Event):
     type: Literal["drift_report"] = "drift_report"
     event_id: Identifier
     model: ModelName
-    model_version: int | None = None
+    model_version: Version | None = None
     window_id: Identifier
-    window_start: AwareDatetime
-    window_end: AwareDatetime
-    rows: Annotated[int, Field(ge=0)]
+    window_start: Timestamp
+    window_end: Timestamp
+    rows: Count
     drifted_share: Annotated[float, Field(ge=0.0, le=1.0)]
     drift_detected: bool
     columns: tuple[ColumnDrift, ...] = ()
     performance: dict[str, float] = Field(default_factory=dict)
     alarms: tuple[str, ...] = Field(default=(), description="River detectors that fired.")
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
 
 class RetrainRequested(Event):
@@ -165,10 +254,10 @@ class RetrainRequested(Event):
     type: Literal["retrain_requested"] = "retrain_requested"
     event_id: Identifier
     model: ModelName
-    champion_version: int | None = None
+    champion_version: Version | None = None
     reasons: tuple[str, ...] = Field(min_length=1)
     evidence: dict[str, Any] = Field(default_factory=dict)
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
 
 class ModelPromoted(Event):
@@ -177,13 +266,13 @@ class ModelPromoted(Event):
     type: Literal["model_promoted"] = "model_promoted"
     event_id: Identifier
     model: ModelName
-    version: Annotated[int, Field(ge=1)]
-    previous_version: int | None = None
+    version: Annotated[Version, Field(ge=1)]
+    previous_version: Version | None = None
     artifact_uri: str
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    sha256: Sha256
     actor: str = "driftloop"
     reason: str = ""
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
 
 class ModelRolledBack(Event):
@@ -192,13 +281,13 @@ class ModelRolledBack(Event):
     type: Literal["model_rolled_back"] = "model_rolled_back"
     event_id: Identifier
     model: ModelName
-    version: Annotated[int, Field(ge=1)]
-    from_version: Annotated[int, Field(ge=1)]
+    version: Annotated[Version, Field(ge=1)]
+    from_version: Annotated[Version, Field(ge=1)]
     artifact_uri: str
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    sha256: Sha256
     actor: str = "driftloop"
     reason: str = ""
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
 
 class SwapFailed(Event):
@@ -207,10 +296,10 @@ class SwapFailed(Event):
     type: Literal["swap_failed"] = "swap_failed"
     event_id: Identifier
     model: ModelName
-    version: int
+    version: Version
     instance: str
     error: str
-    timestamp: AwareDatetime
+    timestamp: Timestamp
 
 
 ModelUpdate = Annotated[
