@@ -21,6 +21,13 @@ Every step is idempotent or derived from the store through cursors, so a batch r
 crash or a failed write changes nothing twice; in-memory state is reloaded from the database
 whenever a write fails.
 
+The detectors follow the version serving actually ran, not the champion the registry names:
+the one that made the model's newest prediction (by its timestamp). A promotion restarts them
+on the new version's errors once its first prediction is read, and late labels of the version
+it replaced are left out; a promotion serving refused (``SwapFailed``) never makes a
+prediction, so the version still serving keeps feeding them, and detection never goes blind
+while the registry converges on what serving runs (see :mod:`retrain.registry`).
+
 Limits: the monitor assumes it is the only writer of labelled examples and of its own tables —
 run one ``driftloop monitor`` per database (its cursors and state are not shared between
 instances). A label corrected after its example was first labelled updates the stored example,
@@ -53,7 +60,7 @@ from monitor.policy import (
     WindowScore,
 )
 from monitor.report_queue import ReportQueue
-from monitor.store import AlarmRecord, Changes, LabelledRow, MonitorStore
+from monitor.store import AlarmRecord, Changes, LabelledRow, MonitorStore, ServedRow
 from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
 from streams.backoff import Backoff, set_degraded
@@ -82,19 +89,26 @@ def _utc_now() -> datetime:
 
 
 class _ModelState:
-    """Per-model detector state."""
+    """Per-model detector state.
+
+    ``follows`` is the version whose errors the detectors watch: the one that made the
+    model's newest prediction (by its timestamp, ``newest``), whatever the registry says.
+    """
 
     def __init__(self, config: DetectorConfig) -> None:
         self.detectors = ErrorDetectors(config)
         self.scale = ErrorScale()
         self.champion: Champion | None = None
         self.window_alarms: dict[str, list[str]] = {}
+        self.follows: int | None = None
+        self.newest: datetime | None = None
 
     def state(self) -> dict[str, Any]:
         return {
             "detectors": self.detectors.state(), "scale": self.scale.state(),
             "champion": self.champion.as_dict() if self.champion else None,
-            "window_alarms": dict(self.window_alarms),
+            "window_alarms": dict(self.window_alarms), "follows": self.follows,
+            "newest": self.newest.isoformat() if self.newest is not None else None,
         }
 
 
@@ -157,6 +171,11 @@ class Monitor:
         restored = _ModelState(self._detector_config)
         if value.get("champion"):
             restored.champion = Champion.from_dict(value["champion"])
+        # State written before the detectors followed the serving version followed the champion.
+        champion_version = restored.champion.version if restored.champion else None
+        restored.follows = value.get("follows", champion_version)
+        if value.get("newest"):
+            restored.newest = datetime.fromisoformat(value["newest"])
         restored.scale = ErrorScale.from_state(value.get("scale", {}))
         restored.window_alarms = {w: list(n) for w, n in
                                   value.get("window_alarms", {}).items()}
@@ -304,12 +323,7 @@ class Monitor:
 
     def _champion(self, champion: Champion, changes: Changes) -> None:
         state = self._model(champion.model)
-        previous = state.champion
         state.champion = champion
-        if previous is None or previous.version != champion.version:
-            state.detectors.reset(after_id=self._labelled_cursor)
-            state.scale = ErrorScale(mae=champion.mae)
-            state.window_alarms = {}
         rows = 0 if champion.training is not None else self.config.reference_size
         self.served.set_reference_rows(champion.model, rows)
         self.labelled.set_reference_rows(champion.model, rows)
@@ -319,8 +333,33 @@ class Monitor:
 
     @staticmethod
     def _feeds_detectors(state: _ModelState, row: LabelledRow) -> bool:
-        """Once a champion is known, only its own predictions feed its detectors."""
-        return state.champion is None or row.version == state.champion.version
+        """Only the predictions of the version the detectors follow feed them."""
+        return state.follows is None or row.version == state.follows
+
+    def _follow(self, row: ServedRow) -> None:
+        """Point the detectors at the version that made the model's newest prediction.
+
+        The version serving actually runs, not the one the registry names: a promotion that
+        serving refused never made a prediction, so its predecessor's keep feeding detection.
+        A new version restarts the detectors on its own errors; late labels of the version it
+        replaced are then left out. An older prediction read late (another partition, a
+        slower serving process) is no news and changes nothing.
+        """
+        state = self._model(row.model)
+        if state.newest is not None and row.timestamp < state.newest:
+            return
+        state.newest = row.timestamp
+        if row.version == state.follows:
+            return
+        log.info("detectors follow the version now serving",
+                 extra={"model": row.model, "version": row.version, "was": state.follows})
+        state.follows = row.version
+        state.detectors.reset(after_id=self._labelled_cursor)
+        champion = state.champion
+        state.scale = ErrorScale(
+            mae=champion.mae if champion is not None and champion.version == row.version
+            else None)
+        state.window_alarms = {}
 
     # -- rows stored since the last batch ------------------------------------------------------
 
@@ -329,6 +368,7 @@ class Monitor:
             served = self.store.served_after(self._served_cursor, CURSOR_CHUNK)
             for row in served:
                 self.served.update(WindowRow(row.id, row.model, row.version, row.timestamp), now)
+                self._follow(row)
                 self._served_cursor = row.id
             if len(served) < CURSOR_CHUNK:
                 break
