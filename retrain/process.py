@@ -3,11 +3,14 @@
 On start it marks runs left ``running`` by a dead process as failed, re-sends unpublished
 registry events, starts APScheduler on the persistent job store, makes the stored schedules
 match the settings and re-queues requests that were stored but never run. Then it consumes the
-drift topic:
+drift and model-updates topics:
 
 * ``RetrainRequested``: stored as a pending request, then queued as a one-off job, before the
   batch's offsets are committed (a replay finds the request stored and queues nothing new);
-* ``DriftReport``: its window scores are stored and the automatic rollback is evaluated.
+* ``DriftReport``: its window scores are stored and the automatic rollback is evaluated;
+* ``SwapFailed`` (serving refused the version the registry made champion): the registry marks
+  it ``refused`` and restores the version serving kept (:meth:`retrain.registry.Registry.refused`),
+  and the ``ModelRolledBack`` is published, so the registry, serving and the monitor agree.
 
 A request whose drift is dated but has too few labels since is queued again a little later
 (see :meth:`retrain.runner.Retrainer.run_request`); while idle the process also queues the
@@ -38,7 +41,7 @@ from streams.codec import Decoder
 from streams.consumer import Batch, ConsumerLoop
 from streams.db import Database
 from streams.errors import BrokerError, RegistryError, StoreError
-from streams.events import DriftEvent, DriftReport, RetrainRequested
+from streams.events import DriftEvent, DriftReport, ModelUpdate, RetrainRequested, SwapFailed
 from streams.producer import Producer
 from streams.settings import Settings
 from streams.store import EventStore
@@ -55,8 +58,9 @@ class DriftHandler:
 
     def __init__(
         self, runs: RunStore, scheduler: RetrainScheduler, rollback: AutoRollback,
-        publish: Callable[[], object],
+        publish: Callable[[], object], registry: Registry,
     ) -> None:
+        self._registry = registry
         self._runs = runs
         self._scheduler = scheduler
         self._rollback = rollback
@@ -69,6 +73,8 @@ class DriftHandler:
                 self._request(event)
             elif isinstance(event, DriftReport):
                 self._report(event)
+            elif isinstance(event, SwapFailed):
+                self._refused(event)
 
     def _request(self, event: RetrainRequested) -> None:
         new = self._runs.record_request(event)
@@ -89,6 +95,16 @@ class DriftHandler:
                                                               "error": str(exc)})
             return
         if rolled is not None:
+            self._publish()
+
+    def _refused(self, event: SwapFailed) -> None:
+        try:
+            restored = self._registry.refused(event)
+        except RegistryError as exc:
+            log.warning("could not undo a refused swap", extra={"model": event.model,
+                                                                 "error": str(exc)})
+            return
+        if restored is not None:
             self._publish()
 
 
@@ -155,13 +171,15 @@ def run_retrain(
                 except StoreError as exc:
                     log.warning("follow-up check failed", extra={"error": str(exc)})
 
-        drift = names(Topic.DRIFT)
+        drift, updates = names(Topic.DRIFT), names(Topic.MODEL_UPDATES)
+        max_bytes, models = settings.kafka.max_message_bytes, settings.models
         loop = ConsumerLoop(
-            settings.kafka, topics=[drift], group_id=f"{settings.topics.prefix}-retrain",
-            decoders={drift: Decoder(DriftEvent, max_bytes=settings.kafka.max_message_bytes,
-                                     models=settings.models)},
+            settings.kafka, topics=[drift, updates],
+            group_id=f"{settings.topics.prefix}-retrain",
+            decoders={drift: Decoder(DriftEvent, max_bytes=max_bytes, models=models),
+                      updates: Decoder(ModelUpdate, max_bytes=max_bytes, models=models)},
             handler=DriftHandler(runs, scheduler, AutoRollback(db, registry, settings.retrain),
-                                 publisher.publish_pending),
+                                 publisher.publish_pending, registry),
             producer=loop_producer, dead_letter_topic=names(Topic.DEAD_LETTER),
             client_id=f"{client}-retrain", on_idle=idle,
         )
