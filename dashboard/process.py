@@ -4,6 +4,8 @@ The Streamlit server runs as a child process. Every setting reaches it through t
 environment: one ``DRIFTLOOP_<FIELD>`` variable per top-level field (a whole section as JSON,
 secrets in clear, for that child only), so the child's ``Settings()`` equals the parent's.
 The parent's own ``DRIFTLOOP_*`` variables are dropped so they cannot override them.
+The Streamlit process ends with ``driftloop dashboard``, even when that is killed
+(:func:`streams.lifetime.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import BaseModel, SecretStr
 
 from dashboard.context import reveal
 from streams.errors import ConfigError
+from streams.lifetime import die_with_parent
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,10 @@ def run_dashboard(
     log.info("starting the dashboard", extra={"port": settings.dashboard.port,
                                               "address": settings.dashboard.address})
     try:
-        child = subprocess.Popen(command, env=child_env(settings, environ), cwd=cwd)  # noqa: S603
+        child = subprocess.Popen(  # noqa: S603 - the command is built here, not from input
+            command, env=child_env(settings, environ), cwd=cwd,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - the dashboard starts no threads
+        )
     except OSError as exc:
         raise ConfigError(f"cannot start Streamlit: {exc}") from exc
     stop = stop or threading.Event()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from pathlib import Path
 
+from streams.backoff import retry
 from streams.db import Database
 from streams.settings import Settings
 
@@ -33,3 +35,12 @@ def migrate_database(db: Database) -> Database:
 
 def migrate(settings: Settings) -> Database:
     return migrate_database(Database(settings.database_url, echo=settings.database.echo))
+
+
+def migrate_when_reachable(settings: Settings, stop: threading.Event | None = None) -> Database:
+    """:func:`migrate`, waiting for a database that is down (not for one that refuses us).
+
+    A stop request while waiting raises :class:`streams.backoff.Stopped`.
+    """
+    return retry("migrate the database", lambda: migrate(settings), component="migrate",
+                 stop=stop)

@@ -4,7 +4,9 @@ One consumer group (``<prefix>-<monitor.group_id>``) reads the predictions, feed
 model-updates topics and hands each batch to :class:`monitor.handler.Monitor`, which stores,
 joins, windows, detects and decides before the loop commits the offsets. Evidently reports run
 in a :class:`monitor.drift_worker.DriftWorker` child process. Metrics are served on
-``monitor.metrics_port`` when it is set.
+``monitor.metrics_port`` when it is set. A broker or database that is down when the monitor
+starts is waited for (the ``monitor-start`` component of the degraded gauge); after that the
+consumer loop and the idle work wait out outages on their own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from monitor.drift_worker import DriftWorker
 from monitor.handler import Monitor
+from streams.backoff import Stopped, retry
 from streams.codec import Decoder
 from streams.consumer import ConsumerLoop, LoopStats
 from streams.db import Database
@@ -29,6 +32,10 @@ from streams.topics import Topic, TopicNames
 log = logging.getLogger(__name__)
 
 __all__ = ["Monitor", "build_loop", "run_monitor"]
+
+
+#: The monitor's start-up on the ``driftloop_degraded`` gauge.
+START = "monitor-start"
 
 
 def _utc_now() -> datetime:
@@ -70,12 +77,19 @@ def run_monitor(
     db = db or Database(settings.database_url, echo=settings.database.echo)
     serve_metrics(settings.monitor.metrics_port)
     stop = stop or threading.Event()
-    producer = Producer(settings.kafka, client_id=f"{settings.kafka.client_id}-monitor")
+    try:
+        producer = retry("connect to Kafka", lambda: Producer(
+            settings.kafka, client_id=f"{settings.kafka.client_id}-monitor"),
+            component=START, stop=stop)
+    except Stopped:
+        return LoopStats()
     worker = DriftWorker(db.url, mode=settings.monitor.drift_workers,
                          max_in_flight=settings.monitor.drift_queue)
     try:
-        monitor = Monitor(settings, db, producer, worker, clock=clock)
-        loop = build_loop(settings, monitor, producer)
+        monitor = retry("load the monitor's state", lambda: Monitor(
+            settings, db, producer, worker, clock=clock), component=START, stop=stop)
+        loop = retry("join the monitor's consumer group", lambda: build_loop(
+            settings, monitor, producer), component=START, stop=stop)
 
         def watch() -> None:
             stop.wait()
@@ -85,6 +99,8 @@ def run_monitor(
         watcher.start()
         log.info("monitor running", extra={"group": settings.monitor.group_id})
         return loop.run()
+    except Stopped:
+        return LoopStats()
     finally:
         worker.close()
         producer.close()

@@ -37,6 +37,7 @@ from retrain.runner import Retrainer
 from retrain.runs import INTERRUPTED, RunStore
 from retrain.scheduler import RetrainScheduler, schedule_specs
 from retrain.trainer import load_trainer
+from streams.backoff import Stopped, retry
 from streams.codec import Decoder
 from streams.consumer import Batch, ConsumerLoop
 from streams.db import Database
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 PUBLISH_EVERY_S = 5.0
 FOLLOWUP_EVERY_S = 2.0
+#: The start-up of the retrain process on the ``driftloop_degraded`` gauge.
+START = "retrain-start"
 
 
 class DriftHandler:
@@ -111,8 +114,23 @@ class DriftHandler:
 def _publish_quietly(publisher: UpdatePublisher) -> None:
     try:
         publisher.publish_pending()
-    except BrokerError as exc:
+    except (BrokerError, StoreError) as exc:  # the outbox keeps them for the next try
         log.warning("model updates not published yet", extra={"error": str(exc)})
+
+
+def _recover(settings: Settings, registry: Registry, runs: RunStore,
+             scheduler: RetrainScheduler, publisher: UpdatePublisher) -> None:
+    """What a start does before consuming; every step may run again after a failed try."""
+    recovered = runs.recover()
+    if recovered:
+        registry.fail_candidates([r.id for r in recovered], note=INTERRUPTED)
+        log.warning("runs interrupted by the last stop marked failed",
+                    extra={"runs": [r.id for r in recovered]})
+    _publish_quietly(publisher)
+    scheduler.start()
+    scheduler.sync_schedules(schedule_specs(settings, [m.name for m in registry.models()]))
+    for request in runs.pending_requests():
+        scheduler.add_request(request.event_id, request.model)
 
 
 def run_retrain(
@@ -121,7 +139,11 @@ def run_retrain(
     stop: threading.Event | None = None,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Run until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT)."""
+    """Run until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT).
+
+    A broker or database that is down when it starts, or later, is waited for (see
+    :mod:`streams.backoff`); only a stop request ends the wait.
+    """
     stop = stop or threading.Event()
     names = TopicNames(settings.topics.prefix)
     db = Database(settings.database_url, echo=settings.database.echo)
@@ -131,8 +153,13 @@ def run_retrain(
     if callable(warm_up):  # optional: trainers with one-off start-up costs pay them here
         warm_up()
     client = settings.kafka.client_id
-    loop_producer = Producer(settings.kafka, client_id=f"{client}-retrain")
-    updates_producer = Producer(settings.kafka, client_id=f"{client}-retrain-updates")
+    try:
+        loop_producer = retry("connect to Kafka", lambda: Producer(
+            settings.kafka, client_id=f"{client}-retrain"), component=START, stop=stop)
+        updates_producer = retry("connect to Kafka", lambda: Producer(
+            settings.kafka, client_id=f"{client}-retrain-updates"), component=START, stop=stop)
+    except Stopped:
+        return
     publisher = UpdatePublisher(registry, updates_producer, names(Topic.MODEL_UPDATES))
     scheduler = RetrainScheduler(db, workers=settings.retrain.workers)
     retrainer = Retrainer(
@@ -145,17 +172,9 @@ def run_retrain(
     followups = FollowUps(settings.retrain, registry, runs, scheduler.add_followup)
     loop: ConsumerLoop[Any] | None = None
     try:
-        recovered = runs.recover()
-        if recovered:
-            registry.fail_candidates([r.id for r in recovered], note=INTERRUPTED)
-            log.warning("runs interrupted by the last stop marked failed",
-                        extra={"runs": [r.id for r in recovered]})
-        _publish_quietly(publisher)
         jobs.bind(retrainer)
-        scheduler.start()
-        scheduler.sync_schedules(schedule_specs(settings, [m.name for m in registry.models()]))
-        for request in runs.pending_requests():
-            scheduler.add_request(request.event_id, request.model)
+        retry("recover the registry and start the scheduler", lambda: _recover(
+            settings, registry, runs, scheduler, publisher), component=START, stop=stop)
 
         last_publish = last_followup = time.monotonic()
 
@@ -173,7 +192,7 @@ def run_retrain(
 
         drift, updates = names(Topic.DRIFT), names(Topic.MODEL_UPDATES)
         max_bytes, models = settings.kafka.max_message_bytes, settings.models
-        loop = ConsumerLoop(
+        loop = retry("join the retrain consumer group", lambda: ConsumerLoop(
             settings.kafka, topics=[drift, updates],
             group_id=f"{settings.topics.prefix}-retrain",
             decoders={drift: Decoder(DriftEvent, max_bytes=max_bytes, models=models),
@@ -182,12 +201,14 @@ def run_retrain(
                                  publisher.publish_pending, registry),
             producer=loop_producer, dead_letter_topic=names(Topic.DEAD_LETTER),
             client_id=f"{client}-retrain", on_idle=idle,
-        )
-        log.info("retrain process ready", extra={"jobs": len(scheduler.jobs())})
+        ), component=START, stop=stop)
+        log.info("retrain process ready")
         if on_ready is not None:
             on_ready()
         while not stop.is_set():
             loop.run_once()
+    except Stopped:
+        log.info("retrain stopped before it was ready")
     finally:
         stop.set()
         if loop is not None:

@@ -11,12 +11,17 @@ Job ids: ``schedule:<model>`` for a model's schedule and ``request:<event_id>`` 
 one-off job of a ``RetrainRequested``, so a replayed request cannot add a second job while the
 first is pending (and the request's claim stops it from being trained twice after that);
 ``followup:<model>`` for a follow-up run after a drift (see :mod:`retrain.concept`).
+
+The job store's database errors come out as :class:`~streams.errors.StoreError` (transient when
+the database is unreachable), so a request that arrives during an outage is retried by the
+consumer loop, never dead-lettered.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,10 +31,11 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from retrain.jobs import RUN_FOLLOWUP, RUN_REQUEST, RUN_SCHEDULE
 from retrain.tables import JOBS_TABLE
-from streams.db import Database
+from streams.db import Database, store_error
 from streams.errors import ConfigError
 from streams.settings import Settings
 
@@ -73,6 +79,14 @@ def trigger_for(spec: float | str) -> IntervalTrigger | CronTrigger:
         raise ConfigError(f"bad retrain schedule {spec!r}: {exc}") from exc
 
 
+@contextmanager
+def _job_store() -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise store_error(exc, "the retrain job store failed") from exc
+
+
 class RetrainScheduler:
     """A BackgroundScheduler whose jobs are kept in the database."""
 
@@ -85,7 +99,11 @@ class RetrainScheduler:
         )
 
     def start(self) -> None:
-        self._scheduler.start()
+        """Start the scheduler (a second call, after a first that failed, starts it again)."""
+        if self._scheduler.running:
+            return
+        with _job_store():
+            self._scheduler.start()
 
     def shutdown(self, *, wait: bool = True) -> None:
         if self._scheduler.running:
@@ -96,6 +114,10 @@ class RetrainScheduler:
         """Make the stored schedules match ``specs``; an unchanged one keeps its next run."""
         wanted = {f"{SCHEDULE_PREFIX}{model}": (model, trigger_for(spec))
                   for model, spec in specs.items()}
+        with _job_store():
+            self._sync(wanted)
+
+    def _sync(self, wanted: Mapping[str, tuple[str, IntervalTrigger | CronTrigger]]) -> None:
         for job in self._scheduler.get_jobs():
             if job.id.startswith(SCHEDULE_PREFIX) and job.id not in wanted:
                 log.info("removing retrain schedule", extra={"job": job.id})
@@ -119,10 +141,11 @@ class RetrainScheduler:
         if delay_s > 0:
             job_id += f"@{at.timestamp():.3f}"
         try:
-            self._scheduler.add_job(
-                RUN_REQUEST, "date", run_date=at, args=[event_id], id=job_id,
-                name=f"retrain {model} ({event_id})",
-            )
+            with _job_store():
+                self._scheduler.add_job(
+                    RUN_REQUEST, "date", run_date=at, args=[event_id], id=job_id,
+                    name=f"retrain {model} ({event_id})",
+                )
         except ConflictingIdError:
             return False
         return True
@@ -130,18 +153,21 @@ class RetrainScheduler:
     def add_followup(self, model: str) -> bool:
         """Queue a follow-up run of ``model`` now; False if one is already queued."""
         try:
-            self._scheduler.add_job(
-                RUN_FOLLOWUP, "date", run_date=datetime.now(UTC), args=[model],
-                id=f"{FOLLOWUP_PREFIX}{model}", name=f"retrain {model} (follow-up)",
-            )
+            with _job_store():
+                self._scheduler.add_job(
+                    RUN_FOLLOWUP, "date", run_date=datetime.now(UTC), args=[model],
+                    id=f"{FOLLOWUP_PREFIX}{model}", name=f"retrain {model} (follow-up)",
+                )
         except ConflictingIdError:
             return False
         return True
 
     def jobs(self) -> list[dict[str, Any]]:
         """id, name, trigger and next run time of every stored job."""
+        with _job_store():
+            stored = self._scheduler.get_jobs()
         return [
             {"id": job.id, "name": job.name, "trigger": str(job.trigger),
              "next_run_time": getattr(job, "next_run_time", None)}
-            for job in self._scheduler.get_jobs()
+            for job in stored
         ]

@@ -11,6 +11,9 @@ Wiring, in order:
    :class:`~serving.handler.PredictionHandler`, and commits after the producer flushed.
 
 Several processes in one group share the partitions; each follows the updates on its own.
+A broker that is down at any of these steps is waited for (the ``serving-start`` component of
+the degraded gauge, then the consumer loop's own retries), so serving never exits on an
+outage; only errors no retry mends (refused credentials) end it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from serving.handler import PredictionHandler
 from serving.model import ModelHolder
 from serving.swap import Swapper
 from serving.updates import UpdateFollower
+from streams.backoff import Stopped, retry
 from streams.codec import Decoder
 from streams.consumer import ConsumerLoop, LoopStats
 from streams.errors import BrokerError, DriftloopError
@@ -46,6 +50,10 @@ log = logging.getLogger(__name__)
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: Serving's start-up on the ``driftloop_degraded`` gauge.
+START = "serving-start"
 
 
 def group_id(settings: Settings, model: str) -> str:
@@ -92,7 +100,11 @@ class ServingProcess:
             torch.set_num_threads(threads)
         kafka = self.settings.kafka
         client = f"{kafka.client_id}-serving-{self.instance}"
-        updates_producer = Producer(kafka, client_id=f"{client}-updates")
+        try:
+            updates_producer = retry("connect to Kafka", lambda: Producer(
+                kafka, client_id=f"{client}-updates"), component=START, stop=self._stop)
+        except Stopped:
+            return self.stats
         follower = UpdateFollower(
             kafka,
             topic=self.names(Topic.MODEL_UPDATES),
@@ -126,24 +138,33 @@ class ServingProcess:
         requests = self.names(Topic.REQUESTS)
         client_id = f"{kafka.client_id}-serving-{self.instance}"
         with ExitStack() as cleanup:
-            producer = Producer(kafka, client_id=client_id)
+            try:
+                producer = retry("connect to Kafka", lambda: Producer(
+                    kafka, client_id=client_id), component=START, stop=self._stop)
+            except Stopped:
+                return
             cleanup.callback(producer.close)
             handler = PredictionHandler(
                 model=self.model, holder=self.holder, recent=self.recent, producer=producer,
                 others=frozenset(self.settings.models) - {self.model},
                 topic=self.names(Topic.PREDICTIONS), clock=self._clock,
             )
-            loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
-                kafka,
-                topics=[requests],
-                group_id=group_id(self.settings, self.model),
-                decoders={requests: Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes,
-                                            models=self.settings.models)},
-                handler=handler,
-                producer=producer,
-                dead_letter_topic=self.names(Topic.DEAD_LETTER),
-                client_id=client_id,
-            )
+            try:
+                loop: ConsumerLoop[InferenceRequest] = retry(
+                    "join the serving consumer group", lambda: ConsumerLoop(
+                        kafka,
+                        topics=[requests],
+                        group_id=group_id(self.settings, self.model),
+                        decoders={requests: Decoder(InferenceRequest,
+                                                    max_bytes=kafka.max_message_bytes,
+                                                    models=self.settings.models)},
+                        handler=handler,
+                        producer=producer,
+                        dead_letter_topic=self.names(Topic.DEAD_LETTER),
+                        client_id=client_id,
+                    ), component=START, stop=self._stop)
+            except Stopped:
+                return
             cleanup.callback(loop.close)
             handler.consumer = loop.consumer
             self._loop, self.stats = loop, loop.stats

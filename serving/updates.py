@@ -8,6 +8,10 @@ the topic names none. It then keeps polling and hands every newer ``ModelPromote
 model serving and is reported as a ``SwapFailed`` event on the same topic. An event seen
 before (same ``event_id``: the registry publishes at least once) is ignored, so a redelivered
 promotion cannot undo a later rollback.
+
+A broker that is down when the follower starts, or while it catches up, is waited for (the
+``serving-updates`` component of the degraded gauge); only an error no retry mends (refused
+credentials) ends the follower, and serving with it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from serving.swap import Champion, Swapper, history
+from streams.backoff import Stopped, retry
 from streams.codec import Decoder
 from streams.errors import ArtifactError, BrokerError, EventError
 from streams.events import ModelUpdate, SwapFailed, new_event_id
+from streams.kafka_errors import broker_error
 from streams.producer import Producer
 from streams.settings import KafkaSettings
 
@@ -76,13 +82,15 @@ class UpdateFollower:
 
     def _run(self) -> None:
         try:
-            consumer = self._open()
+            consumer = retry(f"read {self._topic}", self._start_reading,
+                             component="serving-updates", stop=self._stop)
+        except Stopped:
+            return
         except Exception as exc:
             self.error = exc
             log.exception("cannot follow model updates")
             return
         try:
-            self._catch_up(consumer)
             while not self._stop.is_set():
                 self._follow(consumer)
         except Exception as exc:
@@ -97,6 +105,23 @@ class UpdateFollower:
 
     # -- Kafka -----------------------------------------------------------------------------
 
+    def _start_reading(self) -> KafkaConsumer:
+        """Open the consumer and catch up with the topic; a failed try closes what it opened."""
+        consumer = self._open()
+        self._seen = set()  # every try reads the topic from its beginning again
+        try:
+            self._catch_up(consumer)
+        except BaseException as exc:
+            try:
+                consumer.close()
+            except KafkaError as close_exc:
+                log.debug("closing the model-updates consumer failed",
+                          extra={"error": str(close_exc)})
+            if isinstance(exc, KafkaError):
+                raise broker_error(exc, f"cannot catch up with {self._topic}") from exc
+            raise
+        return consumer
+
     def _open(self) -> KafkaConsumer:
         try:
             consumer = KafkaConsumer(
@@ -108,13 +133,17 @@ class UpdateFollower:
                 **self._kafka.client_config(),
             )
         except KafkaError as exc:
-            raise BrokerError(f"cannot follow {self._topic}: {exc}") from exc
+            raise broker_error(exc, f"cannot follow {self._topic}") from exc
         deadline = time.monotonic() + self._metadata_timeout_s
-        partitions = consumer.partitions_for_topic(self._topic)
-        while not partitions and time.monotonic() < deadline and not self._stop.is_set():
-            time.sleep(0.2)
-            consumer.topics()
+        try:
             partitions = consumer.partitions_for_topic(self._topic)
+            while not partitions and time.monotonic() < deadline and not self._stop.is_set():
+                time.sleep(0.2)
+                consumer.topics()
+                partitions = consumer.partitions_for_topic(self._topic)
+        except KafkaError as exc:
+            consumer.close()
+            raise broker_error(exc, f"cannot read the metadata of {self._topic}") from exc
         if not partitions:
             consumer.close()
             raise BrokerError(f"topic {self._topic} does not exist")
@@ -154,7 +183,7 @@ class UpdateFollower:
         try:
             end = consumer.end_offsets(parts)
         except KafkaError as exc:
-            raise BrokerError(f"cannot read the end of {self._topic}: {exc}") from exc
+            raise broker_error(exc, f"cannot read the end of {self._topic}") from exc
         seen: list[Champion] = []
         while not self._stop.is_set() and any(consumer.position(tp) < end[tp] for tp in parts):
             seen.extend(self._poll(consumer))

@@ -34,7 +34,8 @@ def dashboard(
     if ctx.invoked_subcommand is not None:
         return
     from dashboard.process import run_dashboard
-    from driftloop.migrations import migrate
+    from driftloop.migrations import migrate_when_reachable
+    from streams.backoff import Stopped
 
     settings = load_settings()
     overrides = {k: v for k, v in (("port", port), ("address", address)) if v is not None}
@@ -42,11 +43,13 @@ def dashboard(
         settings = settings.model_copy(
             update={"dashboard": settings.dashboard.model_copy(update=overrides)}
         )
+    stop = stop_on_signals("stopping the dashboard")
     try:
-        migrate(settings).dispose()
+        migrate_when_reachable(settings, stop).dispose()
+    except Stopped:
+        return
     except DriftloopError as exc:
         raise fail(exc) from exc
-    stop = stop_on_signals("stopping the dashboard")
     config = settings.dashboard
     console.print(f"dashboard on [bold]http://{config.address}:{config.port}[/bold] "
                   f"(database {settings.database_url.split('://', 1)[0]}, "

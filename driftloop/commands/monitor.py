@@ -10,17 +10,20 @@ from streams.errors import DriftloopError
 
 def monitor() -> None:
     """Join predictions with feedback, watch drift, and ask for retraining when it matters."""
-    from driftloop.migrations import migrate
+    from driftloop.migrations import migrate_when_reachable
     from monitor.process import run_monitor
+    from streams.backoff import Stopped
 
     settings = load_settings()
     stop = stop_on_signals("finishing the current batch")
     console.print(f"monitoring {settings.topics.prefix}.* on {settings.kafka.bootstrap_servers}"
                   f" into {settings.database_url.split('@')[-1]}")
     try:
-        db = migrate(settings)
+        db = migrate_when_reachable(settings, stop)
         settle_heap()
         stats = run_monitor(settings, db=db, stop=stop)
+    except Stopped:
+        return
     except DriftloopError as exc:
         raise fail(exc) from exc
     console.print(f"stopped after {stats.handled} events "

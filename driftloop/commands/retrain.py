@@ -45,17 +45,16 @@ def retrain(
         help="Train one challenger of this model now, decide, publish and exit.")] = None,
 ) -> None:
     """Run retraining: scheduled and drift-triggered jobs, promotion, automatic rollback."""
-    from driftloop.migrations import migrate
+    from driftloop.migrations import migrate, migrate_when_reachable
+    from streams.backoff import Stopped
 
     settings = load_settings()
     try:
-        migrate(settings)
         if once is not None:
+            migrate(settings)
             _once(settings, once)
             return
         from retrain.process import run_retrain
-
-        settle_heap()
 
         stop = threading.Event()
 
@@ -65,8 +64,12 @@ def retrain(
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        migrate_when_reachable(settings, stop)
+        settle_heap()
         run_retrain(settings, stop=stop,
                     on_ready=lambda: err.print("retrain running; Ctrl-C stops it"))
+    except Stopped:
+        return
     except DriftloopError as exc:
         raise fail(exc) from exc
 
