@@ -60,7 +60,14 @@ from monitor.policy import (
     WindowScore,
 )
 from monitor.report_queue import ReportQueue
-from monitor.store import AlarmRecord, Changes, LabelledRow, MonitorStore, ServedRow
+from monitor.store import (
+    AlarmRecord,
+    Changes,
+    LabelledRow,
+    MonitorStore,
+    ServedRow,
+    feedback_content,
+)
 from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
 from streams.backoff import Backoff, set_degraded
@@ -267,9 +274,10 @@ class Monitor:
             if isinstance(record.event, ModelPromoted | ModelRolledBack):
                 self._champion(champion_of(record.event), changes)
         accepted = self._store_predictions(batch)
+        conflicting = self._conflicting_feedback(batch)
         joinable = [r for r in batch.records
-                    if (isinstance(r.event, Prediction) and r.event.event_id in accepted)
-                    or isinstance(r.event, Feedback)]
+                    if (isinstance(r.event, Prediction) and id(r.event) in accepted)
+                    or (isinstance(r.event, Feedback) and id(r.event) not in conflicting)]
         result = self.join.process([r.event for r in joinable], now)
         refused = {f.event_id: error for f, error in result.rejected}
         feedback: list[Feedback] = []
@@ -288,27 +296,53 @@ class Monitor:
         self._finish(changes)
         self._update_lag()
 
-    def _store_predictions(self, batch: Batch[Any]) -> set[str]:
+    def _store_predictions(self, batch: Batch[Any]) -> set[int]:
+        """Store the batch's predictions, rejecting conflicts; the ids of the accepted ones."""
         records: list[Record[Any]] = [r for r in batch.records
                                       if isinstance(r.event, Prediction)]
         if not records:
             return set()
         known = self.store.prediction_event_ids({key_of(r.event) for r in records})
+        owners = self.store.prediction_keys({r.event.event_id for r in records})
         accepted: list[Prediction] = []
         for record in records:
             event: Prediction = record.event
-            stored = known.setdefault(key_of(event), event.event_id)
-            if stored != event.event_id:
+            key = key_of(event)
+            owner, stored = owners.get(event.event_id, key), known.get(key, event.event_id)
+            if owner != key or stored != event.event_id:
                 batch.reject(record, ConflictError(
+                    f"event id {event.event_id!r} is already the prediction for request "
+                    f"{owner[1]!r} of model {owner[0]!r}" if owner != key else
                     f"request {event.request_id!r} of model {event.model!r} already has "
                     f"prediction {stored!r}"))
                 metrics.EVENTS.labels(kind="prediction", outcome="rejected").inc()
                 continue
+            owners[event.event_id], known[key] = key, event.event_id
             accepted.append(event)
         new = self.events.add_predictions(accepted)
         metrics.EVENTS.labels(kind="prediction", outcome="stored").inc(new)
         metrics.EVENTS.labels(kind="prediction", outcome="duplicate").inc(len(accepted) - new)
-        return {p.event_id for p in accepted}
+        return {id(p) for p in accepted}
+
+    def _conflicting_feedback(self, batch: Batch[Any]) -> set[int]:
+        """Reject feedback whose event id is stored (or earlier in the batch) saying else;
+        the ids of the rejected ones."""
+        records = [r for r in batch.records if isinstance(r.event, Feedback)]
+        if not records:
+            return set()
+        seen = self.store.feedback_contents({r.event.event_id for r in records})
+        conflicting: set[int] = set()
+        for record in records:
+            event: Feedback = record.event
+            content = feedback_content(event)
+            prior = seen.setdefault(event.event_id, content)
+            if prior != content:
+                batch.reject(record, ConflictError(
+                    f"event id {event.event_id!r} is already feedback {prior[2]} for request "
+                    f"{prior[1]!r} of model {prior[0]!r}"))
+                metrics.EVENTS.labels(kind="feedback", outcome="rejected").inc()
+                conflicting.add(id(event))
+        return conflicting
 
     def _count(self, feedback: int, new: int, refused: int,
                latencies: tuple[tuple[str, float], ...]) -> None:

@@ -8,8 +8,9 @@ them never disagree after a crash. Inserts are ``ON CONFLICT DO NOTHING`` on nat
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -171,6 +172,29 @@ class MonitorStore:
                 )
                 for rid, event_id in session.execute(stmt):
                     found[(model, rid)] = event_id
+        return found
+
+    def prediction_keys(self, event_ids: Collection[str]) -> dict[str, Key]:
+        """The (model, request_id) of each stored prediction among ``event_ids``."""
+        found: dict[str, Key] = {}
+        with self.db.session() as session:
+            for chunk in _chunks(sorted(event_ids)):
+                stmt = select(PredictionRow.event_id, PredictionRow.model,
+                              PredictionRow.request_id).where(PredictionRow.event_id.in_(chunk))
+                for event_id, model, rid in session.execute(stmt):
+                    found[event_id] = (model, rid)
+        return found
+
+    def feedback_contents(self, event_ids: Collection[str]) -> dict[str, FeedbackContent]:
+        """What each stored feedback among ``event_ids`` says (see :func:`feedback_content`)."""
+        found: dict[str, FeedbackContent] = {}
+        with self.db.session() as session:
+            for chunk in _chunks(sorted(event_ids)):
+                stmt = select(FeedbackRow.event_id, FeedbackRow.model, FeedbackRow.request_id,
+                              FeedbackRow.label, FeedbackRow.source, FeedbackRow.reviewer
+                              ).where(FeedbackRow.event_id.in_(chunk))
+                for event_id, model, rid, label, source, reviewer in session.execute(stmt):
+                    found[event_id] = (model, rid, json.dumps(label), source, reviewer)
         return found
 
     # -- cursors -----------------------------------------------------------------------------
@@ -425,3 +449,17 @@ def _by_model(keys: Collection[Key]) -> dict[str, list[str]]:
     for model, rid in keys:
         grouped[model].append(rid)
     return grouped
+
+
+#: What makes two feedback events with one event id the same event: a replay repeats it.
+FeedbackContent = tuple[str, str, str, str, str | None]
+
+
+def feedback_content(feedback: Feedback) -> FeedbackContent:
+    return (feedback.model, feedback.request_id, json.dumps(feedback.label), feedback.source,
+            feedback.reviewer)
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
