@@ -20,8 +20,9 @@ from serving import metrics
 from serving.canary import RecentRequests
 from serving.model import ModelHolder
 from serving.predictor import predict_batch
+from streams.codec import encode
 from streams.consumer import Batch
-from streams.errors import DriftloopError, EventError
+from streams.errors import DriftloopError, EventError, PayloadTooLargeError
 from streams.events import InferenceRequest, Prediction
 from streams.producer import Producer
 
@@ -49,6 +50,7 @@ class PredictionHandler:
         producer: Producer,
         topic: str,
         clock: Callable[[], datetime],
+        max_bytes: int = 1_000_000,
         timer: Callable[[], float] = time.perf_counter,
         wall_ms: Callable[[], float] = lambda: time.time() * 1000.0,
     ) -> None:
@@ -59,6 +61,7 @@ class PredictionHandler:
         self._producer = producer
         self._topic = topic
         self._clock = clock
+        self._max_bytes = max_bytes
         self._timer = timer
         self._wall_ms = wall_ms
         self._lag: dict[TopicPartition, int] = {}
@@ -78,9 +81,17 @@ class PredictionHandler:
         sent = 0
         for record, outcome in zip(records, outcomes, strict=True):
             if isinstance(outcome, Prediction):
-                self._producer.send(self._topic, outcome, key=outcome.request_id)
-                sent += 1
-            elif isinstance(outcome, EventError):
+                payload = encode(outcome)
+                if len(payload) > self._max_bytes:  # it echoes the features: it can outgrow
+                    outcome = PayloadTooLargeError(
+                        f"its prediction would be {len(payload)} bytes, over the "
+                        f"{self._max_bytes}-byte limit that consumers accept; send fewer or "
+                        "shorter features")
+                else:
+                    self._producer.send_raw(self._topic, payload, key=outcome.request_id)
+                    sent += 1
+                    continue
+            if isinstance(outcome, EventError):
                 batch.reject(record, outcome)
                 metrics.REJECTED.labels(model=self._model, reason=outcome.reason).inc()
         self._recent.extend([r.features for r in requests if r.model == self._model])

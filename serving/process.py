@@ -148,6 +148,7 @@ class ServingProcess:
                 model=self.model, holder=self.holder, recent=self.recent, producer=producer,
                 others=frozenset(self.settings.models) - {self.model},
                 topic=self.names(Topic.PREDICTIONS), clock=self._clock,
+                max_bytes=kafka.max_message_bytes,
             )
             try:
                 loop: ConsumerLoop[InferenceRequest] = retry(
