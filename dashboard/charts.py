@@ -6,6 +6,7 @@ draws), so the charts can be checked without a browser.
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 import altair as alt
@@ -33,12 +34,39 @@ def utc_axis(times: pd.Series, title: str = "time (UTC)") -> alt.Axis:
     with the date when the data spans more (Vega-Lite's default is a 12-hour clock with no
     am/pm, in the browser's time zone)."""
     stamps = pd.to_datetime(times, utc=True)
-    long = not stamps.empty and (stamps.max() - stamps.min()) > pd.Timedelta(hours=20)
-    return alt.Axis(title=title, format="%m-%d %H:%M" if long else "%H:%M", labelOverlap=True)
+    span = stamps.max() - stamps.min() if not stamps.empty else pd.Timedelta(0)
+    if span > pd.Timedelta(hours=20):
+        fmt = "%m-%d %H:%M"
+    elif span >= pd.Timedelta(minutes=10):
+        fmt = "%H:%M"
+    else:  # ticks a few seconds or minutes apart would all read the same minute
+        fmt = "%H:%M:%S"
+    return alt.Axis(title=title, format=fmt, labelOverlap=True)
 
 
-#: Scores print with at most three significant digits: 0.6, 0.85, 0.912, 1,230.
+#: Number axes without a span to size them: at most three significant digits (0.6, 0.85).
 SCORE_FORMAT = ",.3~r"
+
+
+def value_axis(values: pd.Series, title: str) -> tuple[alt.Scale, alt.Axis]:
+    """A number axis whose labels differ and carry no digits beyond the data's own.
+
+    A flat or nearly flat series (one window, or scores equal to the fourth digit) would get
+    a zero-width domain and labels such as "0.600000" or "0.667 0.667 0.667"; the domain is
+    widened to at least 2 % of the values' size, and the labels show as many decimals as a
+    tenth of the domain needs, trailing zeros trimmed.
+    """
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if numbers.empty:
+        return alt.Scale(zero=False), alt.Axis(title=title, format=SCORE_FORMAT)
+    low, high = float(numbers.min()), float(numbers.max())
+    least = max(abs(low), abs(high)) * 0.02 or 0.02
+    if high - low < least:
+        middle = (low + high) / 2
+        low, high = middle - least / 2, middle + least / 2
+    decimals = max(0, math.ceil(-math.log10((high - low) / 10)))
+    return (alt.Scale(domain=[low, high], zero=False, nice=True),
+            alt.Axis(title=title, format=f",.{decimals}~f"))
 
 
 def score_chart(scores: pd.DataFrame, marks: pd.DataFrame | None = None) -> alt.LayerChart:
@@ -58,13 +86,13 @@ def score_chart(scores: pd.DataFrame, marks: pd.DataFrame | None = None) -> alt.
     times = pd.concat([scores["start"], marks["at"]] if marks is not None and not marks.empty
                       else [scores["start"]])
     x_scale, x_axis = alt.Scale(type="utc"), utc_axis(times)
+    y_scale, y_axis = value_axis(data["score"], metric)
     line = (
         alt.Chart(data)
         .mark_line(point=True)
         .encode(
             x=alt.X("start:T", axis=x_axis, scale=x_scale),
-            y=alt.Y("score:Q", title=metric, scale=alt.Scale(zero=False),
-                    axis=alt.Axis(format=SCORE_FORMAT)),
+            y=alt.Y("score:Q", scale=y_scale, axis=y_axis),
             color=alt.Color("version:N", title="version", sort=order,
                             scale=alt.Scale(domain=order)),
             tooltip=[

@@ -9,6 +9,7 @@ from dashboard.auth import User
 from dashboard.context import Dashboard
 
 ALL_MODELS = "All models"
+_RUNS = {"duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f")}
 
 
 def render(dash: Dashboard, user: User | None) -> None:
@@ -35,13 +36,12 @@ def render(dash: Dashboard, user: User | None) -> None:
         if running.empty:
             st.caption("Nothing is training right now.")
         else:
-            st.dataframe(running, hide_index=True, key="running_runs")
+            st.dataframe(running, hide_index=True, key="running_runs", column_config=_RUNS)
         st.subheader("Runs")
         if runs.empty:
             st.caption("No run yet.")
         else:
-            st.dataframe(runs, hide_index=True, key="all_runs", column_config={
-                "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f")})
+            st.dataframe(runs, hide_index=True, key="all_runs", column_config=_RUNS)
         requests = dash.jobs.requests(model, limit=100)
         st.subheader("Retrain requests")
         if requests.empty:

@@ -79,11 +79,15 @@ def test_version_legend_is_categorical_and_in_numeric_order():
 
 
 def test_time_axes_read_utc_on_a_24_hour_clock():
-    spec = charts.score_chart(_scores([1, 1, 2]), _marks()).to_dict()
+    spec = charts.score_chart(_scores([1, 1, 2], step=timedelta(minutes=20)),
+                              _marks()).to_dict()
     xs = [d for c, d in encodings(spec) if c == "x"]
     assert {d["scale"]["type"] for d in xs} == {"utc"}
     assert {d["axis"]["format"] for d in xs} == {"%H:%M"}
     assert xs[0]["axis"]["title"] == "time (UTC)"
+    # Within a few minutes the seconds show, or every label would read the same minute.
+    short = charts.score_chart(_scores([1, 2], step=timedelta(seconds=40))).to_dict()
+    assert [d["axis"]["format"] for c, d in encodings(short) if c == "x"] == ["%H:%M:%S"]
     # Over more than a day the date shows too.
     days = charts.score_chart(_scores([1, 2], step=timedelta(days=2))).to_dict()
     assert [d["axis"]["format"] for c, d in encodings(days) if c == "x"] == ["%m-%d %H:%M"]
@@ -123,6 +127,20 @@ def test_the_checker_catches_what_people_noticed():
         "x start: time axis not in UTC",
         "y score: number axis without a format",
     ]
+
+
+@pytest.mark.parametrize("values", [
+    [0.6], [0.6, 0.6], [0.6664, 0.6667, 0.6665], [0.76, 0.9], [0.0, 2.0], [1234.5, 1900.0],
+    [0.0, 0.0],
+])
+def test_number_axis_labels_differ_and_carry_no_needless_digits(values):
+    scale, axis = charts.value_axis(pd.Series(values), "accuracy")
+    low, high = scale.domain  # type: ignore[misc]
+    assert high > low
+    decimals = int(axis.format.split(".")[1].split("~")[0])  # type: ignore[union-attr]
+    assert decimals <= 4  # never "0.600000"
+    ticks = [f"{low + (high - low) * i / 10:.{decimals}f}" for i in range(11)]
+    assert len(set(ticks)) == 11, ticks
 
 
 @pytest.mark.parametrize(("value", "text"), [
