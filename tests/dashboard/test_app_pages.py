@@ -29,6 +29,8 @@ from tests.dashboard.seed import (
     seed_schedules,
     seed_streams,
 )
+from tests.retrain.helpers import tamper
+from tests.serving.artifacts import make_artifact
 from tests.streams.kafka_helpers import read_all
 
 ALICE = ("alice", "wonderland")
@@ -167,6 +169,31 @@ def _updates(dep, expect):
                         timeout_s=10 if expect else 2)
     decoder = Decoder(ModelUpdate, max_bytes=1_000_000)
     return [decoder.decode(m.value) for m in messages]
+
+
+def test_a_tampered_artifact_is_not_promoted_and_the_page_says_why(
+    monkeypatch, online, database, tmp_path
+):
+    dep, settings = online
+    registry = Registry(database)
+    v4 = registry.version(CHURN, 4)
+    copy = make_artifact(tmp_path / "copy", 4, model=CHURN)  # the seeded one stays intact
+    registry.attach_artifact(CHURN, 4, artifact_uri=copy.uri, sha256=copy.sha256,
+                             metrics=dict(v4.metrics), lineage=dict(v4.lineage))
+    tamper(copy.uri)
+    versions, audit = registry.versions(CHURN), registry.audit(CHURN)
+    at = apptest.start(monkeypatch, settings, page="models", user=ALICE)
+    at.selectbox(key="models_model").select(CHURN).run()
+    promote = f"promote_{CHURN}_2"
+    at.selectbox(key=f"{promote}_version").select(4)
+    at.checkbox(key=f"{promote}_confirm").check()
+    at.text_area(key=f"{promote}_reason").input("v4 looks better on fresh data")
+    at.button(key=promote).click().run()
+    assert not at.exception
+    assert ("Not promoted: churn v4 cannot become the champion: its artifact failed "
+            "verification") in apptest.texts(at)
+    assert (registry.versions(CHURN), registry.audit(CHURN)) == (versions, audit)
+    assert _updates(dep, 0) == []
 
 
 def test_signed_in_user_promotes_then_rolls_back(monkeypatch, online, database):
