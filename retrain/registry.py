@@ -379,7 +379,9 @@ class Registry:
         if current is not None and target.version == current.version:
             raise RegistryError(f"{name} is already the champion")
         uri, sha256 = target.artifact_uri, target.sha256
-        if target.status in ("failed", "refused") or not uri or not sha256:
+        if target.status == "refused":
+            raise RegistryError(f"{name} cannot become the champion: {target.note}")
+        if target.status == "failed" or not uri or not sha256:
             raise RegistryError(f"{name} has no usable artifact ({target.status})")
         _verify(target, uri, sha256)
         if current is not None:

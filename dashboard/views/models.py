@@ -119,7 +119,8 @@ def form_key(kind: str, model: str, versions: list[VersionInfo]) -> str:
 def _promote_form(dash: Dashboard, user: User, model: str, versions: list[VersionInfo]) -> None:
     key = form_key("promote", model, versions)
     eligible = [v.version for v in reversed(versions)
-                if v.status not in ("champion", "failed") and v.artifact_uri and v.sha256]
+                if v.status not in ("champion", "failed", "refused")
+                and v.artifact_uri and v.sha256]
     st.markdown("**Promote a version**")
     if not eligible:
         st.caption("No version with an artifact is waiting.")
@@ -148,7 +149,7 @@ def _rollback_form(dash: Dashboard, user: User, model: str, versions: list[Versi
         st.caption("There is no champion to roll back.")
         return
     former = sorted((v for v in versions if v.champion_since is not None
-                     and v.status != "champion" and v.artifact_uri),
+                     and v.status not in ("champion", "refused") and v.artifact_uri),
                     key=lambda v: v.champion_since or v.created_at, reverse=True)
     if not former:
         st.caption(f"v{champion.version} has no former champion to go back to.")

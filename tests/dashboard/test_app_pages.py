@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import SecretStr
 
@@ -9,7 +11,7 @@ from dashboard.audit import AuditLog
 from dashboard.auth import hash_password
 from retrain.registry import Registry
 from streams.codec import Decoder
-from streams.events import ModelUpdate
+from streams.events import ModelUpdate, SwapFailed
 from streams.settings import (
     DashboardSettings,
     DatabaseSettings,
@@ -194,6 +196,22 @@ def test_a_tampered_artifact_is_not_promoted_and_the_page_says_why(
             "verification") in apptest.texts(at)
     assert (registry.versions(CHURN), registry.audit(CHURN)) == (versions, audit)
     assert _updates(dep, 0) == []
+
+
+def test_a_version_serving_refused_is_shown_and_never_offered_again(
+    monkeypatch, offline, database
+):
+    registry = Registry(database)
+    back = registry.refused(SwapFailed(
+        event_id="sf-1", model=CHURN, version=2, instance="serve-1",
+        error="canary: non-finite outputs", timestamp=datetime.now(UTC)))
+    assert (back.version, back.from_version) == (1, 2)  # type: ignore[union-attr]
+    at = apptest.start(monkeypatch, offline, page="models", user=ALICE)
+    at.selectbox(key="models_model").select(CHURN).run()
+    assert not at.exception
+    assert any(e.label.startswith("v2 · refused") for e in at.expander)
+    assert 2 not in at.selectbox(key=f"promote_{CHURN}_1_version").options
+    assert "v1 has no former champion to go back to." in apptest.texts(at)
 
 
 def test_signed_in_user_promotes_then_rolls_back(monkeypatch, online, database):

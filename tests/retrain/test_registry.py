@@ -265,6 +265,9 @@ def test_a_refused_swap_restores_the_version_serving_kept(
     v3 = new_version()
     registry.promote("m", v3, actor="ci", reason="newer")
     assert registry.rollback("m", actor="oncall", reason="back").version == v1
+    # ... nor made champion again, by hand or otherwise.
+    with pytest.raises(RegistryError, match="m v2 cannot become the champion: serving refused"):
+        registry.rollback("m", actor="oncall", reason="try v2", to_version=v2)
 
 
 def test_a_refusal_older_than_the_crowning_is_a_replay(
