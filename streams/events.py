@@ -8,8 +8,11 @@ apps in any language can produce them, and the schema means exactly what the sys
 
 * **strict types**: no string is read as a number, no boolean as an integer; an integer may be
   written as a number with no fractional part (``3.0``), as JSON Schema allows;
-* **bounded numbers**: numbers are finite doubles; integers in features and labels fit a
-  signed 64-bit integer, versions and counts a signed 32-bit one, like the database columns;
+* **bounded numbers**: numbers are finite doubles. In features and labels an integer within
+  the signed 64-bit range stays an integer; one outside it is read as the double it is (JSON
+  Schema makes no difference between ``2**64`` and ``1.8446744073709552e19``), and one beyond
+  the largest double is refused. Versions and counts fit a signed 32-bit integer, like the
+  database columns;
 * **timestamps** are RFC 3339 strings with a ``T`` and an offset (``Z`` or ``+hh:mm``), at most
   microseconds, in the years 1970 to 2199;
 * **ids** are 1 to 200 characters with no whitespace or control character; model names are
