@@ -69,7 +69,9 @@ def current_user(dash: Dashboard) -> User | None:
 
 
 def _client_address() -> str | None:
-    """The browser's address as Streamlit sees it (a proxy's, behind one)."""
+    """The browser's address as Streamlit sees it: a proxy's behind one, and None for a
+    local connection (Streamlit gives no address for those), so that every browser on the
+    dashboard's own machine counts as one client for the sign-in lockout."""
     try:
         address = st.context.ip_address
     except Exception:  # no request context
