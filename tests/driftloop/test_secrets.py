@@ -124,6 +124,20 @@ def test_topics_create_at_debug_prints_no_secret(sasl_env: dict[str, str]) -> No
     assert "'sasl_plain_password': '[redacted]'" in output
 
 
+def test_topics_create_on_plaintext_holds_no_password_at_all(
+    sasl_env: dict[str, str], sasl_kafka: ApacheKafkaBroker, tmp_path: Path,
+) -> None:
+    """SASL credentials configured for a PLAINTEXT listener never reach the client."""
+    env = {**sasl_env, "DRIFTLOOP_HOME": str(tmp_path), "DRIFTLOOP_TOPICS__PREFIX": "plain",
+           "DRIFTLOOP_KAFKA__SECURITY_PROTOCOL": "PLAINTEXT",
+           "DRIFTLOOP_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{sasl_kafka.port}"}
+    code, output = _run([sys.executable, "-m", "driftloop.cli", "topics", "create"], env)
+    assert code == 0, output
+    _assert_clean(output)
+    assert "Starting KafkaAdminClient with configuration" in output
+    assert "sasl_plain_password" not in output
+
+
 def test_an_app_logging_kafka_python_at_debug_on_its_own_leaks_the_password(
     sasl_env: dict[str, str],
 ) -> None:
