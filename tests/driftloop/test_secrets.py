@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from driftloop.local.brokers import ApacheKafkaBroker
 from streams.db import Database
+from streams.errors import ConfigError
 from streams.store import FeedbackRow, PredictionRow
 
 pytestmark = pytest.mark.slow
@@ -54,6 +55,16 @@ with Client(settings) as client:
     client.flush()
 print("sent")
 """
+
+
+@pytest.mark.parametrize(("users", "port", "problem"), [
+    ({USER: PASSWORD}, None, "its own port"),
+    ({USER: 'pa"ss'}, 1, "without quotes"),
+    ({"bad name": PASSWORD}, 1, "plain name"),
+])
+def test_a_sasl_listener_refuses_what_its_jaas_line_cannot_hold(tmp_path, users, port, problem):
+    with pytest.raises(ConfigError, match=problem):
+        ApacheKafkaBroker(tmp_path, 1, sasl_users=users, sasl_port=port)
 
 
 def _free_port() -> int:
