@@ -21,12 +21,12 @@ Every step is idempotent or derived from the store through cursors, so a batch r
 crash or a failed write changes nothing twice; in-memory state is reloaded from the database
 whenever a write fails.
 
-The detectors follow the version serving actually ran, not the champion the registry names:
-the one that made the model's newest prediction (by its timestamp). A promotion restarts them
-on the new version's errors once its first prediction is read, and late labels of the version
-it replaced are left out; a promotion serving refused (``SwapFailed``) never makes a
-prediction, so the version still serving keeps feeding them, and detection never goes blind
-while the registry converges on what serving runs (see :mod:`retrain.registry`).
+The detectors follow the version serving actually runs, not just the champion the registry
+names: they move to a new champion when its first prediction is read, and restart on its
+errors (late labels of the version it replaced are then left out). A promotion serving refused
+(``SwapFailed``) never makes a prediction, so the version still serving keeps feeding them and
+detection never goes blind while the registry converges on what serving runs (see
+:mod:`retrain.registry`). Before any champion is known, every prediction feeds them.
 
 Limits: the monitor assumes it is the only writer of labelled examples and of its own tables —
 run one ``driftloop monitor`` per database (its cursors and state are not shared between
@@ -98,8 +98,8 @@ def _utc_now() -> datetime:
 class _ModelState:
     """Per-model detector state.
 
-    ``follows`` is the version whose errors the detectors watch: the one that made the
-    model's newest prediction (by its timestamp, ``newest``), whatever the registry says.
+    ``follows`` is the version whose errors the detectors watch (None: every version's): the
+    last champion that made a prediction, which is what serving runs.
     """
 
     def __init__(self, config: DetectorConfig) -> None:
@@ -108,14 +108,12 @@ class _ModelState:
         self.champion: Champion | None = None
         self.window_alarms: dict[str, list[str]] = {}
         self.follows: int | None = None
-        self.newest: datetime | None = None
 
     def state(self) -> dict[str, Any]:
         return {
             "detectors": self.detectors.state(), "scale": self.scale.state(),
             "champion": self.champion.as_dict() if self.champion else None,
             "window_alarms": dict(self.window_alarms), "follows": self.follows,
-            "newest": self.newest.isoformat() if self.newest is not None else None,
         }
 
 
@@ -181,8 +179,6 @@ class Monitor:
         # State written before the detectors followed the serving version followed the champion.
         champion_version = restored.champion.version if restored.champion else None
         restored.follows = value.get("follows", champion_version)
-        if value.get("newest"):
-            restored.newest = datetime.fromisoformat(value["newest"])
         restored.scale = ErrorScale.from_state(value.get("scale", {}))
         restored.window_alarms = {w: list(n) for w, n in
                                   value.get("window_alarms", {}).items()}
@@ -371,28 +367,23 @@ class Monitor:
         return state.follows is None or row.version == state.follows
 
     def _follow(self, row: ServedRow) -> None:
-        """Point the detectors at the version that made the model's newest prediction.
+        """Move the detectors to the champion once it made a prediction: serving runs it.
 
-        The version serving actually runs, not the one the registry names: a promotion that
-        serving refused never made a prediction, so its predecessor's keep feeding detection.
-        A new version restarts the detectors on its own errors; late labels of the version it
-        replaced are then left out. An older prediction read late (another partition, a
-        slower serving process) is no news and changes nothing.
+        A champion serving refused never makes one, so the detectors stay on the version still
+        serving. Predictions of any other version (late ones of the version replaced, a
+        serving process still swapping, an app's A/B test) move nothing.
         """
-        state = self._model(row.model)
-        if state.newest is not None and row.timestamp < state.newest:
+        state = self.models.get(row.model)
+        champion = state.champion if state is not None else None
+        if (state is None or champion is None or row.version != champion.version
+                or row.version == state.follows):
             return
-        state.newest = row.timestamp
-        if row.version == state.follows:
-            return
+        self._touched.add(row.model)
         log.info("detectors follow the version now serving",
                  extra={"model": row.model, "version": row.version, "was": state.follows})
         state.follows = row.version
         state.detectors.reset(after_id=self._labelled_cursor)
-        champion = state.champion
-        state.scale = ErrorScale(
-            mae=champion.mae if champion is not None and champion.version == row.version
-            else None)
+        state.scale = ErrorScale(mae=champion.mae)
         state.window_alarms = {}
 
     # -- rows stored since the last batch ------------------------------------------------------

@@ -127,7 +127,7 @@ def test_a_promotion_restarts_the_detectors_on_the_new_versions_errors(
 
         traffic.labels(100, 30, right=False)
         assert traffic.fed == 140, "late labels of the version v3 replaced are left out"
-        # A late-read prediction of v1, older than v3's newest, does not switch back.
+        # A prediction of v1 read late (a serving process still swapping) does not switch back.
         produce_raw(dep.broker.bootstrap, dep.names(Topic.PREDICTIONS),
                     [encode(prediction("late", at=129.5, version=1))])
         traffic._wait(1)
@@ -149,6 +149,18 @@ def test_a_restart_remembers_which_version_the_detectors_follow(
     with running(dep, database) as again:
         after = again.monitor.models[MODEL]
         assert after.follows == 1
-        assert after.newest == before.newest
         assert after.champion.version == 2  # type: ignore[union-attr]
         assert after.detectors.n == 100
+
+
+def test_without_a_champion_every_version_feeds_the_detectors(
+    broker: BrokerInfo, deployment_factory: Callable[..., Deployment], database: Database
+) -> None:
+    """An app that serves itself, A/B testing two versions, with no registry behind it."""
+    dep = deployment_factory(broker, partitions=1, monitor=QUIET)
+    with running(dep, database) as run:
+        traffic = Traffic(dep, run)
+        for first in range(0, 120, 20):
+            traffic.served(first, 20, version=7 if first % 40 else 8, right=True)
+        assert traffic.fed == 120
+        assert run.monitor.models[MODEL].follows is None
