@@ -103,8 +103,10 @@ Timestamp = Annotated[
     Field(json_schema_extra={"type": "string", "format": "date-time",
                              "pattern": f"^{_TIMESTAMP}(?![\\s\\S])"}),
 ]
-Version = Annotated[int, BeforeValidator(_whole), Field(strict=True, ge=0, le=INT32_MAX)]
-Count = Annotated[int, BeforeValidator(_whole), Field(strict=True, ge=0, le=INT32_MAX)]
+Version = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX), BeforeValidator(_whole)]
+Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX), BeforeValidator(_whole)]
+PositiveVersion = Annotated[int, Field(strict=True, ge=1, le=INT32_MAX),
+                            BeforeValidator(_whole)]
 Int64 = Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
 Number = Annotated[float, Field(strict=True, ge=-FLOAT_MAX, le=FLOAT_MAX)]
 FeatureValue = StrictBool | Int64 | Number | StrictStr | None
@@ -139,7 +141,12 @@ def new_event_id() -> str:
 
 
 class Event(BaseModel):
-    """Base of every event on the wire."""
+    """Base of every event on the wire.
+
+    ``type`` may be left out on a topic that carries one kind of event (requests, predictions,
+    feedback); on a topic that mixes kinds (drift, model-updates) it is required, as the
+    topic's published schema says.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
@@ -195,8 +202,14 @@ class Prediction(Event):
     model_version: Version
     features: Features
     output: Output
-    latency_ms: Annotated[float, Field(ge=0.0)] = 0.0
+    latency_ms: Annotated[float, Field(ge=0.0, le=FLOAT_MAX)] = 0.0
     timestamp: Timestamp
+
+
+def _reviewer_named_in_schema(schema: dict[str, Any]) -> None:
+    """The schema's form of ``Feedback._reviewer_named``."""
+    schema["if"] = {"properties": {"source": {"const": "reviewer"}}, "required": ["source"]}
+    schema["then"] = {"properties": {"reviewer": {"type": "string"}}, "required": ["reviewer"]}
 
 
 class Feedback(Event):
@@ -205,6 +218,8 @@ class Feedback(Event):
     A later feedback for the same (model, request_id) is a correction: it overrides the
     earlier label; a reviewer's label overrides the app's whatever their order.
     """
+
+    model_config = ConfigDict(json_schema_extra=_reviewer_named_in_schema)
 
     type: Literal["feedback"] = "feedback"
     event_id: Identifier
@@ -227,8 +242,8 @@ class ColumnDrift(BaseModel):
 
     column: str
     method: str
-    score: float
-    threshold: float
+    score: Number
+    threshold: Number
     drifted: bool
 
 
@@ -246,7 +261,7 @@ class DriftReport(Event):
     drifted_share: Annotated[float, Field(ge=0.0, le=1.0)]
     drift_detected: bool
     columns: tuple[ColumnDrift, ...] = ()
-    performance: dict[str, float] = Field(default_factory=dict)
+    performance: dict[str, Number] = Field(default_factory=dict)
     alarms: tuple[str, ...] = Field(default=(), description="River detectors that fired.")
     timestamp: Timestamp
 
@@ -269,7 +284,7 @@ class ModelPromoted(Event):
     type: Literal["model_promoted"] = "model_promoted"
     event_id: Identifier
     model: ModelName
-    version: Annotated[Version, Field(ge=1)]
+    version: PositiveVersion
     previous_version: Version | None = None
     artifact_uri: str
     sha256: Sha256
@@ -284,8 +299,8 @@ class ModelRolledBack(Event):
     type: Literal["model_rolled_back"] = "model_rolled_back"
     event_id: Identifier
     model: ModelName
-    version: Annotated[Version, Field(ge=1)]
-    from_version: Annotated[Version, Field(ge=1)]
+    version: PositiveVersion
+    from_version: PositiveVersion
     artifact_uri: str
     sha256: Sha256
     actor: str = "driftloop"
