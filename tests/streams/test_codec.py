@@ -166,3 +166,30 @@ def test_any_flat_finite_features_are_accepted(features: dict[str, object]) -> N
     decoder: Decoder[InferenceRequest] = Decoder(InferenceRequest, max_bytes=10_000)
     event = decoder.decode(_bytes(_request(features=features)))
     assert event.features == features
+
+
+@pytest.mark.parametrize(("payload", "reason", "says"), [
+    (b"[" * 5_000, "decode", "recursion limit"),
+    (b'{"a":' * 2_000, "decode", "recursion limit"),
+    (b'{"request_id": "r\\ud800"}', "decode", "not valid JSON"),
+    (b'{"tenure": NaN}', "decode", "NaN is not a valid number"),
+    (_bytes(_request(schema_version=True)), "schema", "schema_version"),
+    (_bytes(_request(timestamp="2024-05-01 10:00:00Z")), "schema", "RFC 3339"),
+    (_bytes(_request(timestamp="0001-01-01T00:00:00+14:00")), "schema", "years 1970-2199"),
+    (_bytes(_request(features={"tenure": 2**64 * 10**300})), "schema",
+     "tenure"),
+])
+def test_every_refusal_names_its_reason_and_never_raises_anything_else(
+    requests: Decoder[InferenceRequest], payload: bytes, reason: str, says: str,
+) -> None:
+    with pytest.raises(EventError) as refused:
+        requests.decode(payload)
+    assert refused.value.reason == reason
+    assert says in str(refused.value)
+
+
+def test_a_feature_nested_deeper_than_json_parsers_go_is_refused() -> None:
+    decoder: Decoder[InferenceRequest] = Decoder(InferenceRequest, max_bytes=10_000_000)
+    body = json.dumps(_request(features={"tenure": "@"}))
+    with pytest.raises(DecodeError):
+        decoder.decode(body.replace('"@"', "[" * 5_000 + "]" * 5_000).encode())
