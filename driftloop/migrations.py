@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 
 from streams.backoff import retry
-from streams.db import Database
+from streams.db import Database, refuses_access
+from streams.errors import StoreError
 from streams.settings import Settings
 
 #: Stages that own tables; each keeps an Alembic branch in <package>/migrations/versions.
@@ -38,9 +39,19 @@ def migrate(settings: Settings) -> Database:
 
 
 def migrate_when_reachable(settings: Settings, stop: threading.Event | None = None) -> Database:
-    """:func:`migrate`, waiting for a database that is down (not for one that refuses us).
+    """:func:`migrate`, waiting for a database that is down, not for one that refuses us.
 
-    A stop request while waiting raises :class:`streams.backoff.Stopped`.
+    A server that answers but refuses the settings (wrong password, unknown role or database)
+    raises a StoreError that is not transient, so the process ends with that message. A stop
+    request while waiting raises :class:`streams.backoff.Stopped`.
     """
-    return retry("migrate the database", lambda: migrate(settings), component="migrate",
-                 stop=stop)
+
+    def attempt() -> Database:
+        try:
+            return migrate(settings)
+        except StoreError as exc:
+            if refuses_access(exc):
+                raise StoreError(str(exc), transient=False) from exc
+            raise
+
+    return retry("migrate the database", attempt, component="migrate", stop=stop)

@@ -124,3 +124,18 @@ def _rollback(session: Session) -> None:
         session.rollback()
     except SQLAlchemyError as exc:
         log.debug("rollback failed", extra={"error": str(exc)})
+
+
+#: What PostgreSQL answers when it is up but will not have us; no wait changes these.
+_REFUSALS = ("password authentication failed", "no pg_hba.conf entry", "does not exist",
+             "permission denied", "authentication failed")
+
+
+def refuses_access(exc: BaseException) -> bool:
+    """Whether a database error says the server runs but refuses these settings (a wrong
+    password, an unknown role or database): bad configuration, not an outage.
+
+    The driver reports both as the same OperationalError, so the server's own words decide.
+    """
+    text = str(exc.__cause__ or exc)
+    return "FATAL" in text and any(refusal in text for refusal in _REFUSALS)
