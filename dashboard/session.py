@@ -15,6 +15,7 @@ import streamlit as st
 
 from dashboard.auth import User
 from dashboard.context import Dashboard, settings_fingerprint
+from streams import logs
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @st.cache_resource(show_spinner=False)
 def _settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    if not logging.getLogger().handlers:
+        # The Streamlit process logs like every driftloop process, secrets redacted; where
+        # something else set logging up already (a test runner), that stays.
+        logs.configure(settings.log_level, secrets=settings.secret_values())
+    return settings
 
 
 @st.cache_resource(show_spinner=False)

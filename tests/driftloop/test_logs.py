@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +120,25 @@ def test_credentials_reach_kafka_python_only_where_the_protocol_sends_them() -> 
     sasl = plain.model_copy(update={"security_protocol": "SASL_PLAINTEXT"})
     assert sasl.client_config()["sasl_plain_password"] == "kafka-pw"
     assert "ssl_password" not in sasl.client_config()
+
+
+def test_the_dashboards_streamlit_process_logs_the_same_way(tmp_path: Path) -> None:
+    """The Streamlit process builds its settings in dashboard.session and sets logging up
+    there: JSON lines at DRIFTLOOP_LOG_LEVEL, secrets redacted, kafka-python included."""
+    script = (
+        "import logging\n"
+        "from dashboard import session\n"
+        "session._settings()\n"
+        "logging.getLogger('kafka.net.connection').debug('auth_bytes=%r', b'\\x00svc\\x00' + "
+        "b'kafka-pw-42')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLOOP_")}
+    env.update({"PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+                "DRIFTLOOP_HOME": str(tmp_path), "DRIFTLOOP_LOG_LEVEL": "DEBUG",
+                "DRIFTLOOP_KAFKA__SASL_PASSWORD": "kafka-pw-42"})
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path,  # noqa: S603
+                          capture_output=True, text=True, timeout=120, check=True)
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert [line["msg"] for line in lines if line["logger"] == "kafka.net.connection"] == [
+        "auth_bytes=b'\\x00svc\\x00[redacted]'"]
+    assert "kafka-pw-42" not in done.stderr + done.stdout
