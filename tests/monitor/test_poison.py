@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from streams.db import Database
@@ -21,6 +23,7 @@ from tests.streams.poison import (
     feedback_cases,
     prediction,
     prediction_cases,
+    random_payloads,
     update_cases,
 )
 
@@ -67,4 +70,31 @@ def test_hostile_events_are_dead_lettered_and_valid_ones_stored_once(
         examples = Counter(session.execute(select(ExampleRow.request_id)).scalars())
     assert stored == Counter(valid)
     assert labelled == Counter(valid)
+    assert examples == Counter(valid)
+
+
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck))
+@given(junk=st.lists(random_payloads(), min_size=30, max_size=60))
+def test_random_junk_on_every_topic_never_stops_the_monitor(
+    junk: list[bytes], tansu: BrokerInfo, deployment_factory: Callable[..., Deployment],
+    database: Database,
+) -> None:
+    dep = deployment_factory(tansu, partitions=1, monitor=QUIET, models=("churn",))
+    valid = [f"v{i}" for i in range(len(junk))]
+    topics = [Topic.PREDICTIONS, Topic.FEEDBACK, Topic.MODEL_UPDATES]
+    for topic in topics:
+        good = {Topic.PREDICTIONS: [dumps(prediction(r)) for r in valid],
+                Topic.FEEDBACK: [dumps(feedback(r)) for r in valid]}.get(topic, [])
+        produce_raw(tansu.bootstrap, dep.names(topic),
+                    _interleave([("junk", p) for p in junk], good))
+    total = 3 * len(junk) + 2 * len(valid)
+    with running(dep, database) as run:
+        run.drain(lambda: run.loop.stats.consumed >= total, max_polls=600)
+        dead = read_all(tansu.bootstrap, dep.names(Topic.DEAD_LETTER), expect=3 * len(junk))
+    assert run.loop.stats.consumed == total
+    assert len(dead) == 3 * len(junk)
+    with database.session() as session:
+        stored = Counter(session.execute(select(PredictionRow.request_id)).scalars())
+        examples = Counter(session.execute(select(ExampleRow.request_id)).scalars())
+    assert stored == Counter(valid)
     assert examples == Counter(valid)

@@ -162,3 +162,18 @@ def oversized() -> list[tuple[str, bytes]]:
     return [(f"{size:,} bytes", dumps(request("big", {"x": 1.0, "y": 0.5,
                                                       "plan": "p" * size})))
             for size in (1_200_000, 2_500_000, 5_000_000)]
+
+
+def random_payloads() -> Any:
+    """A Hypothesis strategy of junk: random bytes, random JSON, random nesting."""
+    from hypothesis import strategies as st
+
+    scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+               | st.text(max_size=10))
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                          max_leaves=10)
+    nesting = st.builds(lambda depth, open_, close: (open_ * depth + close * depth).encode(),
+                        st.integers(1, 3_000), st.sampled_from(["[", '{"a":[']),
+                        st.sampled_from(["]", "]}", ""]))
+    return st.binary(max_size=300) | st.builds(dumps, values) | nesting
