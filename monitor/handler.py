@@ -70,7 +70,7 @@ from monitor.store import (
 )
 from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
-from streams.backoff import Backoff, set_degraded
+from streams.backoff import Backoff, RetryGate
 from streams.consumer import Batch, Record
 from streams.db import Database
 from streams.errors import BrokerError, ConflictError, StoreError
@@ -145,8 +145,8 @@ class Monitor:
         self._join_metrics = metrics.JoinExporter()
         self._lag_at = 0.0
         self._stale = False
-        self._idle_retry_at = 0.0
-        self._idle_backoff = Backoff(IDLE_RETRY_MIN_S, IDLE_RETRY_MAX_S)
+        self._idle_gate = RetryGate("monitor idle work", IDLE_COMPONENT,
+                                    backoff=Backoff(IDLE_RETRY_MIN_S, IDLE_RETRY_MAX_S))
         self._load()
 
     # -- state -------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ class Monitor:
         it tries the database or the broker again, and the monitor reports itself degraded
         until a try succeeds.
         """
-        if time.monotonic() < self._idle_retry_at:
+        if not self._idle_gate.open():
             return
         try:
             self._reload_if_stale()
@@ -252,16 +252,9 @@ class Monitor:
             self._update_lag()
         except (StoreError, BrokerError) as exc:
             self._stale = True
-            delay = self._idle_backoff.failed()
-            self._idle_retry_at = time.monotonic() + delay
-            set_degraded(IDLE_COMPONENT, True)
-            log.warning("monitor idle work failed; retrying", extra={
-                "error": str(exc), "backoff_s": delay})
+            self._idle_gate.failed(exc)
             return
-        if self._idle_backoff.failures:
-            self._idle_backoff.reset()
-            set_degraded(IDLE_COMPONENT, False)
-            log.warning("monitor idle work recovered")
+        self._idle_gate.passed()
 
     def _handle(self, batch: Batch[Any]) -> None:
         now = self._clock()

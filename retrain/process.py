@@ -37,7 +37,7 @@ from retrain.runner import Retrainer
 from retrain.runs import INTERRUPTED, RunStore
 from retrain.scheduler import RetrainScheduler, schedule_specs
 from retrain.trainer import load_trainer
-from streams.backoff import Stopped, retry
+from streams.backoff import Backoff, RetryGate, Stopped, retry
 from streams.codec import Decoder
 from streams.consumer import Batch, ConsumerLoop
 from streams.db import Database
@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 PUBLISH_EVERY_S = 5.0
 FOLLOWUP_EVERY_S = 2.0
-#: The start-up of the retrain process on the ``driftloop_degraded`` gauge.
+#: The start-up and the idle work of the retrain process on the ``driftloop_degraded`` gauge.
 START = "retrain-start"
+IDLE = "retrain-idle"
 
 
 class DriftHandler:
@@ -177,18 +178,24 @@ def run_retrain(
             settings, registry, runs, scheduler, publisher), component=START, stop=stop)
 
         last_publish = last_followup = time.monotonic()
+        gate = RetryGate("retrain idle work (publishing, follow-ups)", IDLE,
+                         backoff=Backoff(1.0, 10.0))
 
         def idle() -> None:
             nonlocal last_publish, last_followup
-            if time.monotonic() - last_publish >= PUBLISH_EVERY_S:
-                last_publish = time.monotonic()
-                _publish_quietly(publisher)
-            if time.monotonic() - last_followup >= FOLLOWUP_EVERY_S:
-                last_followup = time.monotonic()
-                try:
+            if not gate.open():
+                return
+            try:
+                if time.monotonic() - last_publish >= PUBLISH_EVERY_S:
+                    last_publish = time.monotonic()
+                    publisher.publish_pending()
+                if time.monotonic() - last_followup >= FOLLOWUP_EVERY_S:
+                    last_followup = time.monotonic()
                     followups.check()
-                except StoreError as exc:
-                    log.warning("follow-up check failed", extra={"error": str(exc)})
+            except (BrokerError, StoreError) as exc:  # the outbox and the store keep the work
+                gate.failed(exc)
+                return
+            gate.passed()
 
         drift, updates = names(Topic.DRIFT), names(Topic.MODEL_UPDATES)
         max_bytes, models = settings.kafka.max_message_bytes, settings.models

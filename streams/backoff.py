@@ -47,6 +47,44 @@ class Backoff:
         self.failures = 0
 
 
+class RetryGate:
+    """Lets work that an outage failed (a loop's idle chores) be tried again only after its
+    backoff, and reports ``component`` degraded until a try passes.
+
+    For work that must not block the loop that runs it: instead of waiting, the loop asks
+    :meth:`open` each time round and skips the work while the gate is shut.
+    """
+
+    def __init__(self, what: str, component: str, *, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._what = what
+        self._component = component
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._retry_at = 0.0
+
+    def open(self) -> bool:
+        """Whether the work may be tried now."""
+        return self._clock() >= self._retry_at
+
+    def failed(self, exc: BaseException) -> float:
+        """The work failed with ``exc``: shut the gate for the next wait; that wait."""
+        delay = self._backoff.failed()
+        self._retry_at = self._clock() + delay
+        set_degraded(self._component, True)
+        log.warning("%s failed; retrying", self._what, extra={
+            "component": self._component, "error": str(exc), "backoff_s": delay})
+        return delay
+
+    def passed(self) -> None:
+        """The work passed: the component is no longer degraded."""
+        if self._backoff.failures:
+            log.warning("recovered: %s", self._what, extra={
+                "component": self._component, "failures": self._backoff.failures})
+            self._backoff.reset()
+            set_degraded(self._component, False)
+
+
 class Stopped(DriftloopError):
     """The process was asked to stop while it waited for a service to come back."""
 

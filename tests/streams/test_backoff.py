@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from streams.backoff import Backoff, Stopped, retry
+from streams.backoff import Backoff, RetryGate, Stopped, retry
 from streams.errors import BrokerError, ConfigError, StoreError
 from streams.metrics import DEGRADED
 
@@ -64,3 +64,23 @@ def test_a_stop_ends_the_wait() -> None:
 
     with pytest.raises(Stopped):
         retry("connect", call, component="test-stop", stop=stop)
+
+
+def test_a_gate_holds_failed_work_back_for_its_backoff() -> None:
+    now = [100.0]
+    gate = RetryGate("chores", "test-gate", backoff=Backoff(first_s=1.0, max_s=4.0),
+                     clock=lambda: now[0])
+    assert gate.open()
+    assert gate.failed(StoreError("connection refused")) == 1.0
+    assert not gate.open()
+    assert degraded("test-gate") == 1
+    now[0] += 1.0
+    assert gate.open()
+    assert gate.failed(StoreError("connection refused")) == 2.0
+    now[0] += 1.5
+    assert not gate.open()
+    now[0] += 0.5
+    gate.passed()
+    assert gate.open()
+    assert degraded("test-gate") == 0
+    assert gate.failed(StoreError("connection refused")) == 1.0, "a new outage starts over"
