@@ -26,6 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from streams.backoff import Backoff, set_degraded
 from streams.codec import Decoder
 from streams.errors import (
     BrokerAccessError,
@@ -37,7 +38,7 @@ from streams.errors import (
     ProduceError,
 )
 from streams.kafka_errors import broker_error
-from streams.metrics import DEAD_LETTERS, DEGRADED, EVENTS_CONSUMED
+from streams.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from streams.producer import Delivery, Producer
 from streams.settings import KafkaSettings
 
@@ -157,14 +158,13 @@ class ConsumerLoop(Generic[E]):
         self._producer = producer
         self._dead_letter_topic = dead_letter_topic
         self._on_idle = on_idle
-        self._max_backoff_s = max_backoff_s
         self._sleep = sleep
         self._monotonic = monotonic
         self._stop = threading.Event()
-        self._backoff = _INITIAL_BACKOFF_S
+        self._backoff = Backoff(first_s=_INITIAL_BACKOFF_S, max_s=max_backoff_s)
         self._degraded_at: float | None = None
         self.stats = LoopStats()
-        DEGRADED.labels(component=group_id).set(0)
+        set_degraded(group_id, False)
         options: dict[str, Any] = {
             "group_id": group_id,
             "client_id": client_id or f"{settings.client_id}-{group_id}",
@@ -431,29 +431,28 @@ class ConsumerLoop(Generic[E]):
         """Note a transient failure, report degraded, and wait out the current backoff."""
         if not error.transient:
             raise error
-        now = self._monotonic()
+        delay = self._backoff.failed()
         if self._degraded_at is None:
-            self._degraded_at = now
+            self._degraded_at = self._monotonic()
             self.stats.degraded = True
             self.stats.outages += 1
-            DEGRADED.labels(component=self._group_id).set(1)
+            set_degraded(self._group_id, True)
             log.warning("consumer degraded: retrying with backoff until it passes",
                         extra={"group": self._group_id, "error": str(error)})
         else:
             log.debug("still degraded", extra={"group": self._group_id, "error": str(error),
-                                               "backoff_s": self._backoff})
+                                               "backoff_s": delay})
         if not self._stop.is_set():
-            self._sleep(self._backoff)
-        self._backoff = min(self._backoff * 2, self._max_backoff_s)
+            self._sleep(delay)
 
     def _recovered(self) -> None:
-        self._backoff = _INITIAL_BACKOFF_S
+        self._backoff.reset()
         if self._degraded_at is None:
             return
         lasted = self._monotonic() - self._degraded_at
         self._degraded_at = None
         self.stats.degraded = False
-        DEGRADED.labels(component=self._group_id).set(0)
+        set_degraded(self._group_id, False)
         log.warning("consumer recovered", extra={"group": self._group_id,
                                                  "degraded_s": round(lasted, 1)})
 

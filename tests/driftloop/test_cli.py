@@ -37,7 +37,8 @@ def test_schema_writes_a_json_schema_per_event_that_validates_real_events(
     result = _run("schema", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in tmp_path.glob("*.schema.json"))
-    assert len(files) == len(ALL_EVENTS)
+    assert files == sorted([f"{e.model_fields['type'].default}.schema.json" for e in ALL_EVENTS]
+                           + ["topic-drift.schema.json", "topic-model-updates.schema.json"])
     now = datetime.now(UTC)
     prediction = Prediction(event_id="e", request_id="r", model="m", model_version=1,
                             features={"a": 1.5, "b": "x"},
