@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import session
+from streams.errors import StoreError
 
 VIEWS = Path(__file__).with_name("views")
 
@@ -41,7 +42,12 @@ def main() -> None:
         st.Page(VIEWS / name, title=title, icon=icon, default=(i == 0))
         for i, (name, title, icon) in enumerate(PAGES)
     ]
-    st.navigation(pages).run()
+    try:
+        st.navigation(pages).run()
+    except StoreError as exc:  # outside a page's refreshing body (those say it themselves)
+        if not exc.transient:
+            raise
+        session.database_unreachable(exc)
 
 
 main()

@@ -7,15 +7,17 @@ cookie and read from ``st.user``.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import streamlit as st
 
 from dashboard.auth import User
 from dashboard.context import Dashboard, settings_fingerprint
 from streams import logs
+from streams.errors import StoreError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,11 +133,37 @@ def sign_in_panel(dash: Dashboard, user: User | None) -> None:
 
 
 def auto_refresh(dash: Dashboard) -> Callable[[F], F]:
-    """A decorator that reruns a page's body every ``dashboard.refresh_s`` seconds."""
+    """A decorator that reruns a page's body every ``dashboard.refresh_s`` seconds.
+
+    While the database cannot be reached the body says so instead of failing, and shows its
+    data again at the first refresh after the database is back.
+    """
     every = dash.settings.dashboard.refresh_s
-    if every > 0:
-        return st.fragment(run_every=every)
-    return st.fragment
+    fragment = st.fragment(run_every=every) if every > 0 else st.fragment
+
+    def decorate(body: F) -> F:
+        @functools.wraps(body)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return body(*args, **kwargs)
+            except StoreError as exc:
+                if not exc.transient:
+                    raise
+                database_unreachable(exc, every)
+                return None
+
+        return cast(F, fragment(guarded))
+
+    return decorate
+
+
+def database_unreachable(exc: StoreError, refresh_s: float = 0.0) -> None:
+    """Say on the page that the database is down (a passing outage, not a bug)."""
+    log.warning("the dashboard cannot reach the database", extra={"error": str(exc)})
+    again = (f"this page tries again every {refresh_s:g} s" if refresh_s > 0
+             else "reload the page to try again")
+    st.warning(f"The database cannot be reached right now; {again}.",
+               icon=":material/cloud_off:")
 
 
 def page_context() -> tuple[Dashboard, User | None]:
