@@ -27,7 +27,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from serving.swap import Champion, Swapper, history
-from streams.backoff import Stopped, retry
+from streams.backoff import RetryGate, Stopped, retry
 from streams.codec import Decoder
 from streams.errors import ArtifactError, BrokerError, EventError
 from streams.events import ModelUpdate, SwapFailed, new_event_id
@@ -66,6 +66,7 @@ class UpdateFollower:
         self._decoder: Decoder[object] = Decoder(ModelUpdate, max_bytes=kafka.max_message_bytes)
         self._seen: set[str] = set()
         self._stop = threading.Event()
+        self._polling = RetryGate(f"polling {topic}", "serving-updates")
         self._thread: threading.Thread | None = None
         self.error: Exception | None = None
 
@@ -156,9 +157,9 @@ class UpdateFollower:
         try:
             polled = consumer.poll(timeout_ms=self._poll_timeout_ms)
         except KafkaError as exc:
-            log.warning("polling model updates failed", extra={"error": str(exc)})
-            time.sleep(1.0)
+            self._stop.wait(self._polling.failed(exc))
             return []
+        self._polling.passed()
         found: list[Champion] = []
         for tp in sorted(polled, key=lambda t: t.partition):
             for msg in polled[tp]:
