@@ -10,9 +10,11 @@ An artifact is a folder::
 regression), the architecture and its hyperparameters, the feature schema with the fitted
 preprocessing (means and standard deviations of numeric features, category lists of
 categorical ones), the label encoding (class order) or target scaling, validation metrics,
-lineage notes, and the sha256 of every other file. The sha256 of ``manifest.json`` itself
-is the artifact's digest: it is what the registry records and what ``ModelPromoted`` carries,
-and since the manifest names the digest of every file, it covers the whole artifact.
+lineage notes (where the data came from, why the run happened, and under ``origin`` how the
+weights began: see :class:`Origin`), and the sha256 of every other file. The sha256 of
+``manifest.json`` itself is the artifact's digest: it is what the registry records and what
+``ModelPromoted`` carries, and since the manifest names the digest of every file, it covers
+the whole artifact.
 
 Weights are safetensors: loading never unpickles anything. :func:`load_artifact` verifies the
 digest, every file's digest and the manifest's schema, and raises ``ArtifactError`` on any
@@ -33,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors.numpy import load_file, save_file
 
 from streams.errors import ArtifactError, SchemaError
@@ -72,6 +74,65 @@ class Architecture(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+ORIGIN = "origin"
+"""The key of :class:`Origin` in a version's lineage."""
+
+
+class Origin(BaseModel):
+    """How a version's weights began: fine-tuned from an earlier artifact, or fresh.
+
+    Kept in the lineage under ``"origin"``. Manifests written before fine-tuning existed have
+    none (:func:`origin_of` gives ``None``: they were all trained from scratch). Unknown keys
+    are ignored, so that older code still reads what newer code writes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    mode: Literal["fine-tuned", "fresh"]
+    reason: str = Field("", description="Why the run chose this mode (the start rule's words).")
+    parent_version: int | None = Field(
+        None, description="The registry version fine-tuned from (or meant to be)."
+    )
+    checkpoint: str | None = Field(
+        None, description="URI of a user's checkpoint fine-tuned from (or meant to be)."
+    )
+    parent_sha256: str | None = Field(None, description="Digest of the artifact started from.")
+    fallback: str | None = Field(
+        None, description="Why a planned fine-tune trained from scratch instead."
+    )
+
+    def fell_back(self, why: str) -> Origin:
+        """The same start, recorded as trained from scratch because of ``why``."""
+        return self.model_copy(update={"mode": "fresh", "fallback": why})
+
+    def record(self) -> dict[str, Any]:
+        """The lineage entry (JSON values)."""
+        return self.model_dump(mode="json")
+
+    def describe(self) -> str:
+        """One line for a run's log."""
+        parent = (f"v{self.parent_version}" if self.parent_version is not None
+                  else self.checkpoint or "nothing")
+        if self.mode == "fine-tuned":
+            return f"fine-tuned from {parent} ({self.reason})"
+        if self.fallback:
+            return f"trained from scratch instead of fine-tuning {parent}: {self.fallback}"
+        return f"trained from scratch ({self.reason})" if self.reason else "trained from scratch"
+
+
+def origin_of(lineage: Mapping[str, Any]) -> Origin | None:
+    """The :class:`Origin` a lineage records; ``None`` when it has none (older versions).
+
+    A malformed one raises ``ArtifactError``."""
+    raw = lineage.get(ORIGIN)
+    if raw is None:
+        return None
+    try:
+        return Origin.model_validate(raw)
+    except ValidationError as exc:
+        raise ArtifactError(f"invalid origin in the lineage: {exc.errors()[0]['msg']}") from exc
+
+
 class Manifest(BaseModel):
     """Everything needed to rebuild, verify and feed a model."""
 
@@ -91,6 +152,19 @@ class Manifest(BaseModel):
     created_at: datetime | None = None
     lineage: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, str] = Field(default_factory=dict, description="File name -> sha256.")
+
+    @model_validator(mode="after")
+    def _origin_is_valid(self) -> Manifest:
+        try:
+            origin_of(self.lineage)
+        except ArtifactError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    @property
+    def origin(self) -> Origin | None:
+        """How the weights began (``None`` in manifests written before fine-tuning existed)."""
+        return origin_of(self.lineage)
 
     @property
     def input_width(self) -> int:

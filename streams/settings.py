@@ -352,6 +352,31 @@ class RetrainSettings(_Section):
         "this many times over what the champion learnt from, until recent_examples of them "
         "fill a training set; 1 or less disables these follow-up runs.",
     )
+    fine_tune: Literal["never", "refreshes", "unless-abrupt"] = Field(
+        "refreshes",
+        description="When a run starts from the champion's weights (or checkpoints[model]) "
+        "instead of from scratch: 'refreshes' for scheduled, follow-up and label-driven "
+        "refresh runs (drift requests and manual runs train from scratch), 'unless-abrupt' for "
+        "every run, 'never' for none. Whatever the setting, a run trains from scratch when it "
+        "dated an abrupt drift or the champion learnt only from before the current concept.",
+    )
+    fine_tune_learning_rate: float = Field(
+        1e-3, gt=0,
+        description="Adam learning rate when fine-tuning: lower than learning_rate, so that a "
+        "refresh adjusts what the model knows rather than overwriting it.",
+    )
+    fine_tune_epochs: int = Field(
+        10, gt=0,
+        description="Most epochs of a fine-tune (early stopping as usual; the starting weights "
+        "count as epoch 0, so a fine-tune never ends worse on validation than it began).",
+    )
+    checkpoints: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Model -> a local artifact to fine-tune from instead of its champion (its "
+        "folder, or the manifest.json or weights.safetensors in it; the format of "
+        "streams/artifacts.py), e.g. {\"churn\": \"/models/churn-pretrained\"}. Also the start "
+        "of a model's first fine-tuning run, before it has a champion.",
+    )
 
 
 class DashboardSettings(_Section):
