@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,11 +25,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from retrain.dataset import Dataset
 from retrain.metrics import classification_metrics, label_key, label_keys, regression_metrics
 from retrain.trainer import EpochReport, Progress, TrainingJob
-from streams.artifacts import Architecture, Artifact, Manifest, Preprocessor, write_artifact
-from streams.errors import TrainingError
-from streams.nn import MLP, pick_device, state_to_numpy
+from streams.artifacts import (
+    ORIGIN,
+    Architecture,
+    Artifact,
+    Manifest,
+    Origin,
+    Preprocessor,
+    origin_of,
+    write_artifact,
+)
+from streams.errors import ArtifactError, TrainingError
+from streams.nn import build_module, load_module, pick_device, state_to_numpy
 from streams.settings import RetrainSettings
 
 log = logging.getLogger(__name__)
@@ -73,6 +84,9 @@ class MLPTrainer:
             "batch_size": s.batch_size,
             "min_batches": s.min_batches,
             "epochs": s.epochs,
+            "fine_tune": s.fine_tune,
+            "fine_tune_learning_rate": s.fine_tune_learning_rate,
+            "fine_tune_epochs": s.fine_tune_epochs,
             "patience": s.patience,
             "seed": s.seed,
         }
@@ -83,32 +97,36 @@ class MLPTrainer:
         if self._device.type == "cpu" and self._settings.cpu_threads is not None:
             torch.set_num_threads(self._settings.cpu_threads)
         torch.manual_seed(self._settings.seed)
-        pre = Preprocessor.fit(data.train.features)
+        module, origin = self._starting_module(job)
+        fine_tuned = module is not None
+        if module is not None and job.start is not None:
+            encoding = _Encoding.of(job.start.artifact.manifest)
+        else:
+            encoding = _Encoding.fit(data, self._settings.hidden)
+            module = build_module(encoding.architecture, encoding.pre.width,
+                                  encoding.out_width).to(self._device)
+        pre, classes = encoding.pre, encoding.classes
         x_train = self._tensor(pre.transform(data.train.features))
         x_val = self._tensor(pre.transform(data.validation.features))
-        classes: tuple[Any, ...] = ()
-        target_mean, target_std = 0.0, 1.0
         if data.task == "classification":
-            classes = _classes(data.train.labels + data.validation.labels)
             index = {label_key(c): i for i, c in enumerate(classes)}
             y_train = torch.tensor([index[k] for k in label_keys(data.train.labels)])
             y_val = torch.tensor([index[k] for k in label_keys(data.validation.labels)])
             loss_fn: nn.Module = nn.CrossEntropyLoss()
         else:
-            raw = np.asarray(data.train.labels, dtype=np.float64)
-            target_mean, target_std = float(raw.mean()), float(raw.std()) or 1.0
-            y_train = torch.tensor((raw - target_mean) / target_std, dtype=torch.float32)
-            y_val = torch.tensor(
-                (np.asarray(data.validation.labels, dtype=np.float64) - target_mean) / target_std,
-                dtype=torch.float32,
+            y_train, y_val = (
+                torch.tensor((np.asarray(split.labels, dtype=np.float64) - encoding.target_mean)
+                             / encoding.target_std, dtype=torch.float32)
+                for split in (data.train, data.validation)
             )
             loss_fn = nn.MSELoss()
         y_train, y_val = y_train.to(self._device), y_val.to(self._device)
 
-        out_width = len(classes) if data.task == "classification" else 1
-        module = MLP(pre.width, out_width, hidden=tuple(self._settings.hidden)).to(self._device)
-        best_state, epochs_run, best_epoch = self._train(
-            module, loss_fn, x_train, y_train, x_val, y_val, job
+        s = self._settings
+        schedule = (_Schedule(s.fine_tune_learning_rate, s.fine_tune_epochs, from_start=True)
+                    if fine_tuned else _Schedule(s.learning_rate, s.epochs, from_start=False))
+        best_state, epochs_run, best_epoch, start_loss = self._train(
+            module, loss_fn, (x_train, y_train), (x_val, y_val), job, schedule
         )
         module.load_state_dict(best_state)
         module.eval()
@@ -117,35 +135,53 @@ class MLPTrainer:
             predicted = [classes[i] for i in outputs.argmax(dim=1).tolist()]
             metrics = classification_metrics(data.validation.labels, predicted)
         else:
-            values = (outputs.squeeze(1).double() * target_std + target_mean).tolist()
+            values = (outputs.squeeze(1).double() * encoding.target_std
+                      + encoding.target_mean).tolist()
             metrics = regression_metrics(data.validation.labels, values)
         seconds = time.perf_counter() - started
+        training: dict[str, Any] = {
+            "device": self.device,
+            "learning_rate": schedule.learning_rate,
+            "epochs_run": epochs_run,
+            "best_epoch": best_epoch,
+            "seconds": round(seconds, 3),
+            "rows": len(data.train),
+        }
+        if start_loss is not None:
+            training["start_val_loss"] = start_loss
+        lineage = {**job.lineage, "training": training}
+        if origin is not None:
+            lineage[ORIGIN] = origin.record()
         manifest = Manifest(
             model=data.model,
             version=job.version,
             task=data.task,
-            architecture=Architecture(name="mlp", params={"hidden": list(self._settings.hidden),
-                                                          "dropout": 0.0}),
+            architecture=encoding.architecture,
             features=pre.features,
             classes=classes,
-            target_mean=target_mean,
-            target_std=target_std,
+            target_mean=encoding.target_mean,
+            target_std=encoding.target_std,
             metrics=metrics,
             trainer=NAME,
             created_at=self._now(),
-            lineage={
-                **job.lineage,
-                "training": {
-                    "device": self.device,
-                    "epochs_run": epochs_run,
-                    "best_epoch": best_epoch,
-                    "seconds": round(seconds, 3),
-                    "rows": len(data.train),
-                },
-            },
+            lineage=lineage,
         )
-        log.info("trained %s v%d in %.2fs on %s", data.model, job.version, seconds, self.device)
+        log.info("trained %s v%d in %.2fs on %s (%s)", data.model, job.version, seconds,
+                 self.device, "fine-tuned" if fine_tuned else "from scratch")
         return write_artifact(job.path, manifest, state_to_numpy(module))
+
+    def _starting_module(self, job: TrainingJob) -> tuple[nn.Module | None, Origin | None]:
+        """The network of ``job.start`` on this device, with the origin to record; no network
+        (train from scratch) when there is no start or its weights do not load."""
+        if job.start is None:
+            return None, origin_of(job.lineage)
+        try:
+            module = load_module(job.start.artifact, self._device)
+        except ArtifactError as exc:
+            log.warning("fine-tuning falls back to training from scratch",
+                        extra={"model": job.dataset.model, "error": str(exc)})
+            return None, job.start.origin.fell_back(f"its network does not load: {exc}")
+        return module, job.start.origin
 
     def _tensor(self, matrix: np.ndarray[Any, Any]) -> torch.Tensor:
         return torch.from_numpy(matrix).to(self._device)
@@ -154,22 +190,31 @@ class MLPTrainer:
         self,
         module: nn.Module,
         loss_fn: nn.Module,
-        x_train: torch.Tensor,
-        y_train: torch.Tensor,
-        x_val: torch.Tensor,
-        y_val: torch.Tensor,
+        train: tuple[torch.Tensor, torch.Tensor],
+        validation: tuple[torch.Tensor, torch.Tensor],
         job: TrainingJob,
-    ) -> tuple[dict[str, torch.Tensor], int, int]:
+        schedule: _Schedule,
+    ) -> tuple[dict[str, torch.Tensor], int, int, float | None]:
+        """Train; return the best epoch's weights, the epochs run, the best epoch, and the
+        validation loss of the starting weights when they count as epoch 0."""
         s = self._settings
-        optimizer = torch.optim.Adam(module.parameters(), lr=s.learning_rate)
+        (x_train, y_train), (x_val, y_val) = train, validation
+        optimizer = torch.optim.Adam(module.parameters(), lr=schedule.learning_rate)
         shuffle = torch.Generator().manual_seed(s.seed)
         best_loss, best_epoch = math.inf, 0
         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        start_loss: float | None = None
+        if schedule.from_start:
+            module.eval()
+            with torch.no_grad():
+                start_loss = float(loss_fn(_squeeze(_forward(module, x_val)), y_val))
+            if math.isfinite(start_loss):
+                best_loss = start_loss
         rows = x_train.shape[0]
         batch = batch_size(rows, s.batch_size, s.min_batches)
         epoch = 0
-        with self._progress(job) as report:
-            for epoch in range(1, s.epochs + 1):
+        with self._progress(job, schedule.epochs) as report:
+            for epoch in range(1, schedule.epochs + 1):
                 if job.should_stop():
                     raise TrainingError(f"stopped at epoch {epoch} before training finished")
                 module.train()
@@ -194,13 +239,13 @@ class MLPTrainer:
                 if val_loss < best_loss - 1e-7:
                     best_loss, best_epoch = val_loss, epoch
                     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-                report(EpochReport(epoch, s.epochs, train_loss, val_loss, best_epoch))
+                report(EpochReport(epoch, schedule.epochs, train_loss, val_loss, best_epoch))
                 if epoch - best_epoch >= s.patience:
                     break
-        return best_state, epoch, best_epoch
+        return best_state, epoch, best_epoch, start_loss
 
     @contextlib.contextmanager
-    def _progress(self, job: TrainingJob) -> Iterator[Progress]:
+    def _progress(self, job: TrainingJob, epochs: int) -> Iterator[Progress]:
         if job.progress is not None:
             yield job.progress
             return
@@ -217,13 +262,56 @@ class MLPTrainer:
         )
         with bar:
             task = bar.add_task(f"{job.dataset.model} v{job.version} on {self.device}",
-                                total=self._settings.epochs, loss="")
+                                total=epochs, loss="")
 
             def show(r: EpochReport) -> None:
                 bar.update(task, completed=r.epoch,
                            loss=f"train {r.train_loss:.4f} val {r.val_loss:.4f}")
 
             yield show
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """How one fit trains: from scratch, or from its starting weights (epoch 0)."""
+
+    learning_rate: float
+    epochs: int
+    from_start: bool
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """How features and labels become tensors, and the network they feed."""
+
+    pre: Preprocessor
+    classes: tuple[Any, ...]
+    target_mean: float
+    target_std: float
+    architecture: Architecture
+
+    @property
+    def out_width(self) -> int:
+        return len(self.classes) if self.classes else 1
+
+    @classmethod
+    def fit(cls, data: Dataset, hidden: Sequence[int]) -> _Encoding:
+        """Fitted on the training split (classes from training and validation)."""
+        classes: tuple[Any, ...] = ()
+        target_mean, target_std = 0.0, 1.0
+        if data.task == "classification":
+            classes = _classes(data.train.labels + data.validation.labels)
+        else:
+            raw = np.asarray(data.train.labels, dtype=np.float64)
+            target_mean, target_std = float(raw.mean()), float(raw.std()) or 1.0
+        return cls(Preprocessor.fit(data.train.features), classes, target_mean, target_std,
+                   Architecture(name="mlp", params={"hidden": list(hidden), "dropout": 0.0}))
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> _Encoding:
+        """An artifact's own: fine-tuning keeps them."""
+        return cls(Preprocessor(manifest.features), manifest.classes, manifest.target_mean,
+                   manifest.target_std, manifest.architecture)
 
 
 def batch_size(rows: int, largest: int, min_batches: int, smallest: int = 8) -> int:

@@ -8,6 +8,19 @@ members of :class:`Trainer`. A trainer writes its artifact under ``job.path`` (w
 :func:`streams.artifacts.write_artifact`), reports progress through ``job.progress`` when given,
 checks ``job.should_stop()`` between epochs, and raises :class:`~streams.errors.TrainingError`
 when training cannot succeed (NaN loss, no usable data).
+
+Lineage. A trainer writes ``job.lineage`` into its manifest (adding its own notes). It holds
+under ``"origin"`` how the weights begin (:class:`~streams.artifacts.Origin`); without a start
+that is already right.
+
+Starting point. When ``job.start`` is set, the run chose to fine-tune (see
+:mod:`retrain.start`): the trainer begins from ``job.start.artifact`` with its architecture,
+its weights and its fitted preprocessing, classes or target scaling (it does not refit them),
+at its fine-tuning learning rate and epochs, and records ``job.start.origin.record()`` under
+``"origin"``. The artifact has been checked to fit the data (task, feature schema, classes).
+A trainer that cannot start from it (another kind of model) trains from scratch and records
+``job.start.origin.fell_back(why).record()``; one that ignores ``job.start`` altogether
+leaves ``job.lineage``'s origin, which says that it trained from scratch.
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from retrain.dataset import Dataset
+from retrain.start import Start
 from streams.artifacts import Artifact
 from streams.errors import ConfigError
 from streams.settings import RetrainSettings
@@ -44,7 +58,8 @@ def _never() -> bool:
 
 @dataclass(frozen=True)
 class TrainingJob:
-    """One fit: the data, which version it becomes, where to write it, and what it came from."""
+    """One fit: the data, which version it becomes, where to write it, what it came from, and
+    the artifact it starts from (``None``: from scratch)."""
 
     dataset: Dataset
     version: int
@@ -52,6 +67,7 @@ class TrainingJob:
     lineage: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress | None = None
     should_stop: Callable[[], bool] = _never
+    start: Start | None = None
 
 
 @runtime_checkable

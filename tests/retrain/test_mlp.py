@@ -1,7 +1,9 @@
-"""The built-in trainer on River's Agrawal stream: it learns, it is seeded, it fails loudly."""
+"""The built-in trainer on River's Agrawal stream: it learns, it is seeded, it fails loudly, and
+it fine-tunes from the champion's own weights, architecture and preprocessing."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,9 @@ from river.datasets import synth
 from retrain.dataset import DatasetPlan, build_dataset
 from retrain.mlp import MLPTrainer
 from retrain.scoring import score
+from retrain.start import Start
 from retrain.trainer import EpochReport, Trainer, TrainingJob, load_trainer
-from streams.artifacts import Preprocessor, load_artifact
+from streams.artifacts import Architecture, Origin, Preprocessor, load_artifact
 from streams.errors import ConfigError, TrainingError
 from streams.nn import load_module
 from tests.retrain.helpers import agrawal, examples, fast_settings
@@ -120,3 +123,99 @@ def test_small_training_sets_get_smaller_batches() -> None:
     assert batch_size(2_000, 256, 16) == 125
     assert batch_size(160, 256, 16) == 10
     assert batch_size(40, 256, 16) == 8
+
+
+def _champion(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A champion trained on Agrawal concept 0."""
+    return MLPTrainer(fast_settings()).fit(
+        TrainingJob(_dataset(agrawal(600, function=0)), 1, tmp_path / "v1"))
+
+
+def _start(artifact) -> Start:  # type: ignore[no-untyped-def]
+    return Start(artifact, Origin(mode="fine-tuned", reason="test", parent_version=1,
+                                  parent_sha256=artifact.sha256))
+
+
+def _distance(a: dict, b: dict) -> float:  # type: ignore[type-arg]
+    return float(sum(np.abs(a[k] - b[k]).sum() for k in a) / sum(np.abs(b[k]).sum() for k in b))
+
+
+def test_fine_tuning_starts_from_the_champions_weights(tmp_path: Path) -> None:
+    champion = _champion(tmp_path)
+    # New data of the same concept, with other feature statistics than the champion saw.
+    data = _dataset(agrawal(600, function=0, seed=7))
+    frozen = MLPTrainer(fast_settings(fine_tune_learning_rate=1e-9, fine_tune_epochs=1,
+                                      hidden=(16,)))
+    challenger = frozen.fit(TrainingJob(data, 2, tmp_path / "v2", start=_start(champion)))
+
+    for name, tensor in champion.tensors.items():
+        np.testing.assert_allclose(challenger.tensors[name], tensor, atol=1e-6)
+    # Same architecture and preprocessing as the champion, not refitted, nor from settings.
+    assert challenger.manifest.architecture == champion.manifest.architecture
+    assert challenger.manifest.features == champion.manifest.features
+    assert Preprocessor.fit(data.train.features).features != champion.manifest.features
+    assert challenger.manifest.origin == _start(champion).origin
+
+    # Its first loss is the champion's loss on the same validation split.
+    module = load_module(champion, torch.device("cpu"))
+    x = torch.from_numpy(Preprocessor(champion.manifest.features).transform(
+        data.validation.features))
+    with torch.no_grad():
+        champion_loss = float(torch.nn.functional.cross_entropy(
+            module(x), torch.tensor(data.validation.labels)))
+    assert challenger.manifest.lineage["training"]["start_val_loss"] == pytest.approx(
+        champion_loss, rel=1e-5)
+
+
+def test_a_few_fine_tuning_epochs_stay_close_to_the_champion(tmp_path: Path) -> None:
+    champion = _champion(tmp_path)
+    data = _dataset(agrawal(600, function=0, seed=7))
+    settings = fast_settings(fine_tune_epochs=3, patience=10)
+    tuned = MLPTrainer(settings).fit(TrainingJob(data, 2, tmp_path / "v2",
+                                                 start=_start(champion)))
+    fresh = MLPTrainer(settings.model_copy(update={"epochs": 3})).fit(
+        TrainingJob(data, 2, tmp_path / "fresh"))
+    assert tuned.manifest.lineage["training"]["epochs_run"] == 3
+    assert tuned.manifest.lineage["training"]["learning_rate"] == settings.fine_tune_learning_rate
+    moved = _distance(tuned.tensors, champion.tensors)
+    assert 0 < moved < _distance(fresh.tensors, champion.tensors) / 4, moved
+    assert tuned.manifest.metrics["accuracy"] >= champion.manifest.metrics["accuracy"] - 0.05
+
+
+def test_fine_tuning_keeps_the_champions_target_scaling(tmp_path: Path) -> None:
+    rows = [({f"x{k}": v for k, v in x.items()}, float(y))
+            for x, y in synth.Friedman(seed=4).take(600)]
+    champion = MLPTrainer(fast_settings()).fit(TrainingJob(_dataset(rows), 1, tmp_path / "v1"))
+    shifted = [(x, y + 100.0) for x, y in rows]
+    tuned = MLPTrainer(fast_settings()).fit(TrainingJob(_dataset(shifted), 2, tmp_path / "v2",
+                                                        start=_start(champion)))
+    assert (tuned.manifest.target_mean, tuned.manifest.target_std) == (
+        champion.manifest.target_mean, champion.manifest.target_std)
+    assert tuned.manifest.origin is not None
+    assert tuned.manifest.origin.mode == "fine-tuned"
+
+
+def test_a_start_whose_network_does_not_load_trains_from_scratch(tmp_path: Path) -> None:
+    champion = _champion(tmp_path)
+    foreign = dataclasses.replace(champion, manifest=champion.manifest.model_copy(
+        update={"architecture": Architecture(name="elsewhere:Net")}))
+    data = _dataset(agrawal(300, function=0, seed=7))
+    artifact = MLPTrainer(fast_settings(epochs=2)).fit(
+        TrainingJob(data, 2, tmp_path / "v2", start=_start(foreign)))
+    origin = artifact.manifest.origin
+    assert origin is not None
+    assert origin.mode == "fresh"
+    assert origin.parent_version == 1
+    assert "its network does not load: unknown architecture 'elsewhere:Net'" in (
+        origin.fallback or "")
+    assert artifact.manifest.architecture.name == "mlp"
+    assert "start_val_loss" not in artifact.manifest.lineage["training"]
+
+
+def test_a_nan_loss_while_fine_tuning_raises_training_error(tmp_path: Path) -> None:
+    champion = _champion(tmp_path)
+    data = _dataset(agrawal(300, function=0, seed=7))
+    trainer = MLPTrainer(fast_settings(fine_tune_learning_rate=1e30))
+    with pytest.raises(TrainingError, match="loss is not finite at epoch"):
+        trainer.fit(TrainingJob(data, 2, tmp_path / "v2", start=_start(champion)))
+    assert not (tmp_path / "v2" / "manifest.json").exists()
