@@ -37,9 +37,15 @@ class Producer:
 
     def __init__(self, settings: KafkaSettings, *, client_id: str | None = None) -> None:
         self._settings = settings
+        self._client_id = client_id or f"{settings.client_id}-producer"
+        self._producer = self._connect()
+        self._pending: list[Any] = []
+
+    def _connect(self) -> KafkaProducer:
+        settings = self._settings
         try:
-            self._producer = KafkaProducer(
-                client_id=client_id or f"{settings.client_id}-producer",
+            return KafkaProducer(
+                client_id=self._client_id,
                 acks="all",
                 linger_ms=settings.linger_ms,
                 batch_size=settings.batch_size,
@@ -48,7 +54,20 @@ class Producer:
             )
         except KafkaError as exc:
             raise broker_error(exc, f"cannot reach Kafka at {settings.bootstrap_servers}") from exc
-        self._pending: list[Any] = []
+
+    def _replace_client(self) -> None:
+        """Start over with a new client after the broker refused a record.
+
+        kafka-python's idempotent producer (the default with acks=all) treats any record the
+        broker refuses for good (too large, invalid) as fatal to the whole producer: every
+        later send fails too. A new client has no such state.
+        """
+        log.warning("the broker refused a record; replacing the Kafka producer")
+        old, self._producer = self._producer, self._connect()
+        try:
+            old.close(timeout=0)
+        except KafkaError as exc:  # it is broken already; closing is best effort
+            log.debug("closing the old producer failed", extra={"error": str(exc)})
 
     def send(self, topic: str, event: Event, *, key: str | None = None) -> None:
         self.send_raw(topic, encode(event), key=key)
@@ -94,6 +113,8 @@ class Producer:
             if future.failed():
                 failures.append(future.exception)
         if failures:
+            if any(is_record_error(e) for e in failures):
+                self._replace_client()
             transient = not all(is_record_error(e) for e in failures)
             first = failures[0]
             raise ProduceError(

@@ -94,6 +94,12 @@ def tansu(_brokers: _Brokers) -> BrokerInfo:
     return _brokers.get("tansu")
 
 
+@pytest.fixture
+def apache_kafka(_brokers: _Brokers) -> BrokerInfo:
+    """For what only Apache Kafka shows (its size limits, its errors)."""
+    return _brokers.get("kafka")
+
+
 @dataclass(frozen=True)
 class Deployment:
     """Settings pointing at one broker and a fresh set of topics."""

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
 
 from streams.codec import Decoder, encode
 from streams.consumer import Batch, ConsumerLoop
@@ -177,6 +179,41 @@ def test_a_dead_letter_too_large_for_the_broker_goes_truncated(tansu: BrokerInfo
     assert headers["dl-truncated"] == str(len(huge)).encode()
     assert huge.startswith(dead[0].value)
     assert len(dead[0].value) < len(huge)
+
+
+def test_a_dead_letter_the_broker_refuses_is_sent_again_truncated(
+    deployment_factory: object, apache_kafka: BrokerInfo,
+) -> None:
+    """Apache Kafka refuses a record over 1 MB on the dead-letter topic after it was sent."""
+    kafka = apache_kafka
+    dep = deployment_factory(kafka, partitions=1)  # type: ignore[operator]
+    big_topic = f"{dep.names.prefix}.big-requests"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    admin.create_topics([NewTopic(big_topic, 1, 1,
+                                  topic_configs={"max.message.bytes": "8000000"})])
+    admin.close()
+    payload = b'{"x": "' + b"a" * 1_500_000 + b'"}'  # under the client's limit, over the DL topic's
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, max_request_size=8_000_000)
+    producer.send(big_topic, value=payload, key=b"k")
+    producer.send(big_topic, value=encode(_request(1)), key=b"k")
+    producer.flush()
+    producer.close()
+    handler = Collect()
+    lenient = dep.kafka.model_copy(update={"max_message_bytes": 1_000_000})
+    loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
+        lenient, topics=[big_topic], group_id=f"{dep.names.prefix}-big",
+        decoders={big_topic: Decoder(InferenceRequest, max_bytes=1_000_000)},
+        handler=handler, producer=Producer(lenient),
+        dead_letter_topic=dep.names(Topic.DEAD_LETTER),
+    )
+    _drain(loop, until=2)
+    loop.close()
+    assert handler.seen == ["r1"]
+    assert loop.stats.dead_lettered == {"too_large": 1}
+    dead = read_all(kafka.bootstrap, dep.names(Topic.DEAD_LETTER), expect=1)
+    assert len(dead) == 1
+    assert dict(dead[0].headers)["dl-truncated"] == str(len(payload)).encode()
+    assert payload.startswith(dead[0].value)
 
 
 def test_transient_store_errors_are_retried_on_the_same_batch(deployment: Deployment) -> None:
