@@ -20,10 +20,27 @@ drift points, so the real system and the baselines see the very same stream.
                  few older customers must extrapolate.
 ``recurring``    STAGGER concepts A ("small and red") and B ("green or circle") alternate, so
                  the first concept comes back twice.
+``sea``          SEA concepts (1 when x0 + x1 > a threshold), the threshold going 8 -> 9 -> 7 -> 9.5
+                 at three points, with 10% of labels flipped throughout.
+``rbf``          Random RBF with 50 Gaussian centroids, 25 of which move all the time
+                 (RandomRBFDrift): the class regions drift continuously from the first event.
+``led``          A seven-segment display, 10 classes (the digit), 17 irrelevant bits and 10% of
+                 segments flipped; at each of two points some relevant segments swap places
+                 with irrelevant bits (LEDDrift with more drifting segments).
+``friedman``     Regression: Friedman's function of 10 uniform inputs (5 relevant); at the first
+                 drift the relevant inputs trade places (global recurring abrupt drift), at
+                 the second the first function comes back.
+``rotating``     Hyperplane whose 5 drifting weights move with every event, from the first one
+                 to the last (the direction of each reverses now and then): no event is
+                 free of drift.
 
 Feature values are JSON-friendly (numbers and strings with string keys). Agrawal's ``car``
 and ``zipcode`` are categories and are sent as strings (``car7``, ``zip3``); STAGGER's three
-attributes are sent as their names (``small``, ``red``, ``circle``). Labels are 0 or 1.
+attributes are sent as their names (``small``, ``red``, ``circle``); River's numbered inputs
+are sent as ``x0``, ``x1``, ... Classes are integers from 0 (0 or 1 but for ``led``'s ten
+digits); ``friedman``'s labels are floats, and its :attr:`Scenario.task` says so. A drift that
+lasts the whole stream (``rbf``, ``rotating``) is declared as an incremental drift from the
+end of the warm-up to the last event; the warm-up drifts too.
 River is imported only here and in the modules that adapt River learners.
 """
 
@@ -39,8 +56,11 @@ from streams.errors import ConfigError
 
 FeatureValue = int | float | str | bool
 Features = Mapping[str, FeatureValue]
-Raw = Iterator[tuple[dict[str, FeatureValue], int]]
+#: A class (an integer from 0) or, for a regression scenario, a quantity.
+Label = int | float
+Raw = Iterator[tuple[dict[str, FeatureValue], Label]]
 DriftKind = Literal["abrupt", "gradual", "incremental", "covariate", "recurring"]
+Task = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +69,7 @@ class Example:
 
     index: int
     features: Features
-    label: int
+    label: Label
     feedback: bool
 
 
@@ -98,8 +118,14 @@ class Scenario:
     feedback_rate: float
     source: Source = field(repr=False, compare=False)
     events_per_second: float = 100.0
+    task: Task = "classification"
+    classes: int = 2
+    """How many classes (labels 0 to ``classes - 1``); 0 for a regression scenario."""
 
     def __post_init__(self) -> None:
+        if (self.task == "regression") != (self.classes == 0) or self.classes == 1:
+            raise ConfigError(f"{self.name}: a classification has 2 or more classes, "
+                              "a regression none")
         if not 0 < self.warmup < self.length:
             raise ConfigError(f"{self.name}: warm-up must be within the stream")
         if not 0 < self.feedback_rate <= 1:
@@ -110,7 +136,7 @@ class Scenario:
             raise ConfigError(f"{self.name}: events per second must be positive")
         starts = [d.start for d in self.drifts]
         if starts != sorted(starts) or any(
-            not self.warmup < d.start <= d.end <= self.length for d in self.drifts
+            not self.warmup <= d.start <= d.end <= self.length for d in self.drifts
         ):
             raise ConfigError(f"{self.name}: drift points must be ordered, after the warm-up")
 
@@ -135,6 +161,10 @@ class Scenario:
     ) -> Scenario:
         """The same scenario over ``length`` events, drift points and spans scaled to fit."""
         factor = length / self.length
+        drifts = tuple(d.scaled(factor) for d in self.drifts)
+        # A drift that lasts to the end still ends there after rounding.
+        drifts = tuple(replace(d, width=d.width - (d.end - length))
+                       if d.kind != "gradual" and d.end > length else d for d in drifts)
         return replace(
             self,
             length=length,
@@ -142,7 +172,7 @@ class Scenario:
             label_delay=label_delay if label_delay is not None else round(
                 self.label_delay * min(1.0, factor)
             ),
-            drifts=tuple(d.scaled(factor) for d in self.drifts),
+            drifts=drifts,
         )
 
     def reseeded(self, seed: int) -> Scenario:
@@ -287,6 +317,93 @@ def _recurring_source(s: Scenario) -> Raw:
     return _switching(streams, [d.start for d in s.drifts])
 
 
+def _numbered(x: Mapping[Any, Any]) -> dict[str, FeatureValue]:
+    """River's numbered inputs as ``x0``, ``x1``, ... (floats)."""
+    return {f"x{k}": float(v) for k, v in x.items()}
+
+
+#: SEA's four thresholds on x0 + x1, in River's order: 8, 9, 7, 9.5.
+SEA_VARIANTS = (0, 1, 2, 3)
+SEA_NOISE = 0.1
+
+
+def _sea(variant: int, seed: int) -> Raw:
+    from river.datasets import synth
+
+    for x, y in synth.SEA(variant=variant, noise=SEA_NOISE, seed=seed):
+        yield _numbered(x), int(y)
+
+
+def _sea_source(s: Scenario) -> Raw:
+    streams = (_sea(v, s.seed + k) for k, v in enumerate(SEA_VARIANTS))
+    return _switching(streams, [d.start for d in s.drifts])
+
+
+RBF_CENTROIDS = 50
+RBF_DRIFTING = 25
+#: How far a drifting centroid moves per event (the inputs span the unit hypercube).
+RBF_SPEED = 0.0001
+
+
+def _rbf_source(s: Scenario) -> Raw:
+    from river.datasets import synth
+
+    stream = synth.RandomRBFDrift(
+        seed_model=s.seed, seed_sample=s.seed + 1, n_classes=s.classes, n_features=10,
+        n_centroids=RBF_CENTROIDS, change_speed=RBF_SPEED, n_drift_centroids=RBF_DRIFTING,
+    )
+    for x, y in stream:
+        yield _numbered(x), int(y)
+
+
+#: Segments swapped with irrelevant bits in each of LED's concepts (0: the plain display).
+LED_DRIFTING = (0, 4, 7)
+LED_NOISE = 0.1
+
+
+def _led(drifting: int, seed: int) -> Raw:
+    from river.datasets import synth
+
+    stream = synth.LEDDrift(seed=seed, noise_percentage=LED_NOISE, irrelevant_features=True,
+                            n_drift_features=drifting)
+    for x, y in stream:
+        yield {f"x{k}": int(v) for k, v in x.items()}, int(y)
+
+
+def _led_source(s: Scenario) -> Raw:
+    streams = (_led(n, s.seed + k) for k, n in enumerate(LED_DRIFTING))
+    return _switching(streams, [d.start for d in s.drifts])
+
+
+def _friedman_source(s: Scenario) -> Raw:
+    from river.datasets import synth
+
+    first, second = (d.start for d in s.drifts)
+    # Global recurring abrupt drift: River counts from 0, as the drift points do.
+    stream = synth.FriedmanDrift(drift_type="gra", position=(first, second), seed=s.seed)
+    for x, y in stream:
+        yield _numbered(x), float(y)
+
+
+ROTATING_DRIFTING = 5
+#: How much each drifting weight moves per event.
+ROTATING_STEP = 0.001
+#: River's ``sigma``: a weight's direction reverses when ``0.01 + random() <= sigma``, so
+#: 0.011 reverses it with probability 0.001 per event (legs of about 1,000 events).
+ROTATING_REVERSAL = 0.011
+
+
+def _rotating_source(s: Scenario) -> Raw:
+    from river.datasets import synth
+
+    plane = synth.Hyperplane(
+        seed=s.seed, n_features=HYPERPLANE_FEATURES, n_drift_features=ROTATING_DRIFTING,
+        mag_change=ROTATING_STEP, sigma=ROTATING_REVERSAL, noise_percentage=0.05,
+    )
+    for x, y in plane:
+        yield _numbered(x), int(y)
+
+
 # -- the catalogue ---------------------------------------------------------------------------
 
 
@@ -340,6 +457,64 @@ def _catalogue() -> dict[str, Scenario]:
                 DriftPoint(23_000, "recurring", note="concept A -> B (returns)"),
             ),
             label_delay=300, feedback_rate=0.5, source=_recurring_source,
+        ),
+        Scenario(
+            name="sea",
+            description="A noisy threshold moves all at once, three times; 10% of labels "
+                        "are wrong throughout.",
+            generator="SEA, label x0 + x1 > threshold: 8 -> 9 -> 7 -> 9.5, 10% noise",
+            seed=17, length=30_000, warmup=3_000,
+            drifts=(
+                DriftPoint(9_000, "abrupt", note="threshold 8 -> 9"),
+                DriftPoint(16_000, "abrupt", note="threshold 9 -> 7"),
+                DriftPoint(23_000, "abrupt", note="threshold 7 -> 9.5"),
+            ),
+            label_delay=500, feedback_rate=0.6, source=_sea_source,
+        ),
+        Scenario(
+            name="rbf",
+            description="Class regions around moving centroids drift with every event.",
+            generator="RandomRBFDrift, 10 features, 50 centroids (25 moving, speed 0.0001)",
+            seed=19, length=30_000, warmup=3_000,
+            drifts=(DriftPoint(3_000, "incremental", width=27_000,
+                               note="centroids move from the first event to the last"),),
+            label_delay=300, feedback_rate=0.5, source=_rbf_source,
+        ),
+        Scenario(
+            name="led",
+            description="Ten digits on a noisy seven-segment display; twice, some segments "
+                        "are suddenly wired to other inputs.",
+            generator="LEDDrift, 24 bits (17 irrelevant), 10% noise, drifting segments "
+                      "0 -> 4 -> 7",
+            seed=23, length=30_000, warmup=3_000,
+            drifts=(
+                DriftPoint(12_000, "abrupt", note="4 segments swap with irrelevant bits"),
+                DriftPoint(21_000, "abrupt", note="7 segments swap with irrelevant bits"),
+            ),
+            label_delay=500, feedback_rate=0.6, source=_led_source, classes=10,
+        ),
+        Scenario(
+            name="friedman",
+            description="Regression: the function of the inputs changes all at once, then "
+                        "comes back.",
+            generator="FriedmanDrift, global recurring abrupt, 10 features (5 relevant)",
+            seed=29, length=30_000, warmup=3_000,
+            drifts=(
+                DriftPoint(12_000, "abrupt", note="the relevant inputs trade places"),
+                DriftPoint(21_000, "recurring", note="the first function returns"),
+            ),
+            label_delay=500, feedback_rate=0.6, source=_friedman_source,
+            task="regression", classes=0,
+        ),
+        Scenario(
+            name="rotating",
+            description="The decision boundary rotates with every event, from first to last.",
+            generator="Hyperplane, 10 features, 5 drifting weights (0.001 per event, "
+                      "reversing with probability 0.001), 5% noise",
+            seed=31, length=30_000, warmup=3_000,
+            drifts=(DriftPoint(3_000, "incremental", width=27_000,
+                               note="rotates from the first event to the last"),),
+            label_delay=300, feedback_rate=0.5, source=_rotating_source,
         ),
     ]
     return {s.name: s for s in scenarios}

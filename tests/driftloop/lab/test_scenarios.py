@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from datetime import UTC, datetime
 
 import pytest
@@ -85,7 +86,10 @@ def test_examples_are_valid_requests_numbered_from_zero(name: str) -> None:
     for e in examples[:200]:
         InferenceRequest(request_id=f"r{e.index}", model="m", features=dict(e.features),
                          timestamp=now)
-    assert {e.label for e in examples} == {0, 1}
+    if scenario.task == "regression":
+        assert all(type(e.label) is float for e in examples)
+    else:
+        assert {e.label for e in examples} == set(range(scenario.classes))
     assert all(e.feedback for e in examples[: scenario.warmup])
     assert scenario.warmup_examples() == examples[: scenario.warmup]
     assert list(scenario.stream()) == examples[scenario.warmup :]
@@ -224,3 +228,152 @@ def test_bad_scenarios_and_names_are_refused() -> None:
         scenario.with_feedback(feedback_rate=0.0)
     with pytest.raises(ConfigError, match="drift points"):
         scenario.resized(30_000, warmup=20_000)
+
+
+# -- the scenarios added for continual retraining ---------------------------------------------
+
+NEW = ("sea", "rbf", "led", "friedman", "rotating")
+
+
+def test_new_scenarios_are_listed_with_their_task_and_drift_points() -> None:
+    assert set(NEW) <= set(SCENARIOS)
+    tasks = {name: (SCENARIOS[name].task, SCENARIOS[name].classes) for name in NEW}
+    assert tasks == {"sea": ("classification", 2), "rbf": ("classification", 2),
+                     "led": ("classification", 10), "friedman": ("regression", 0),
+                     "rotating": ("classification", 2)}
+    assert [d.index for d in SCENARIOS["sea"].drifts] == [9_000, 16_000, 23_000]
+    assert [d.index for d in SCENARIOS["led"].drifts] == [12_000, 21_000]
+    assert [d.index for d in SCENARIOS["friedman"].drifts] == [12_000, 21_000]
+    for name in ("rbf", "rotating"):
+        (drift,) = SCENARIOS[name].drifts
+        assert (drift.kind, drift.start, drift.end) == ("incremental", 3_000, 30_000)
+
+
+def test_the_trainer_infers_each_new_scenarios_declared_task() -> None:
+    from retrain.dataset import infer_task
+
+    for name in NEW:
+        scenario = small(name, 3_000)
+        assert infer_task([e.label for e in scenario.examples()]) == scenario.task, name
+
+
+def test_a_stream_that_drifts_throughout_still_ends_at_its_last_event_when_resized() -> None:
+    for length in (1_000, 2_001, 4_286, 7_777):
+        (drift,) = get_scenario("rotating").resized(length).drifts
+        assert drift.end == length
+
+
+def sea_concept(threshold: float):
+    return lambda x: int(x["x0"] + x["x1"] > threshold)
+
+
+def test_sea_moves_its_threshold_at_each_drift_point_with_ten_percent_noise() -> None:
+    scenario = small("sea", 8_000)
+    bounds = [0, *(d.index for d in scenario.drifts), scenario.length]
+    assert bounds == [0, 2_400, 4_267, 6_133, 8_000]
+    examples = list(scenario.examples())
+    thresholds = (8, 9, 7, 9.5)
+    for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+        part = segment(examples, a, b)
+        assert agreement(part, sea_concept(thresholds[k])) == pytest.approx(0.9, abs=0.025)
+    # The neighbouring thresholds disagree on a visible share of each segment.
+    assert agreement(segment(examples, 2_400, 4_267), sea_concept(8)) < 0.85
+    assert agreement(segment(examples, 4_267, 6_133), sea_concept(9)) < 0.82
+
+
+#: The seven segments of each digit (top, top-left, top-right, middle, bottom-left,
+#: bottom-right, bottom), from the LED problem of Breiman et al.
+DIGITS = {
+    0: (1, 1, 1, 0, 1, 1, 1), 1: (0, 0, 1, 0, 0, 1, 0), 2: (1, 0, 1, 1, 1, 0, 1),
+    3: (1, 0, 1, 1, 0, 1, 1), 4: (0, 1, 1, 1, 0, 1, 0), 5: (1, 1, 0, 1, 0, 1, 1),
+    6: (1, 1, 0, 1, 1, 1, 1), 7: (1, 0, 1, 0, 0, 1, 0), 8: (1, 1, 1, 1, 1, 1, 1),
+    9: (1, 1, 1, 1, 0, 1, 1),
+}
+
+
+def read_display(x: dict) -> int:
+    """The digit whose segments are nearest to inputs x0..x6 (the first digit when tied)."""
+    shown = tuple(x[f"x{i}"] for i in range(7))
+    return min(DIGITS, key=lambda d: sum(a != b for a, b in zip(DIGITS[d], shown, strict=True)))
+
+
+def test_led_rewires_segments_at_each_drift_point() -> None:
+    scenario = small("led", 6_000)
+    first, second = (d.index for d in scenario.drifts)
+    assert (first, second) == (2_400, 4_200)
+    examples = list(scenario.examples())
+    assert len(examples[0].features) == 24
+    assert {e.label for e in examples} == set(range(10))
+    before = agreement(segment(examples, 0, first), read_display)
+    middle = agreement(segment(examples, first, second), read_display)
+    after = agreement(segment(examples, second, scenario.length), read_display)
+    # 9% of segments flip: reading the display is right about 3 times in 4 before the drift.
+    assert 0.65 < before < 0.85
+    assert middle < before - 0.25
+    assert after < middle
+
+
+def friedman(x: dict) -> float:
+    return (10 * math.sin(math.pi * x["x0"] * x["x1"]) + 20 * (x["x2"] - 0.5) ** 2
+            + 10 * x["x3"] + 5 * x["x4"])
+
+
+def residual(examples: list[Example]) -> float:
+    return math.sqrt(sum((e.label - friedman(dict(e.features))) ** 2 for e in examples)
+                     / len(examples))
+
+
+def test_friedman_is_a_regression_whose_function_changes_then_returns() -> None:
+    scenario = small("friedman")
+    first, second = (d.index for d in scenario.drifts)
+    assert (first, second) == (2_400, 4_200)
+    examples = list(scenario.examples())
+    assert all(type(e.label) is float for e in examples)
+    # Friedman's function plus unit Gaussian noise, except between the two drifts.
+    assert residual(segment(examples, 0, first)) == pytest.approx(1.0, abs=0.08)
+    assert residual(segment(examples, first, second)) > 4.0
+    assert residual(segment(examples, second, scenario.length)) == pytest.approx(1.0, abs=0.08)
+    # Right at each drift point, not an event early or late.
+    assert abs(examples[first - 1].label - friedman(dict(examples[first - 1].features))) < 5
+    changed = [abs(e.label - friedman(dict(e.features))) > 5
+               for e in segment(examples, first, first + 200)]
+    assert sum(changed) > 40
+
+
+def fit_then_score(examples: list[Example], fit_end: int, parts: list[tuple[int, int]]
+                   ) -> list[float]:
+    from river import linear_model, preprocessing
+
+    model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    for e in segment(examples, 0, fit_end):
+        model.learn_one(dict(e.features), e.label)
+    return [sum(model.predict_one(dict(e.features)) == e.label for e in segment(examples, a, b))
+            / (b - a) for a, b in parts]
+
+
+def test_rotating_drifts_from_the_first_event_to_the_last() -> None:
+    scenario = get_scenario("rotating")
+    examples = list(itertools.islice(scenario.examples(), 30_000))
+    # A model of the warm-up's boundary gets steadily worse: no stretch is free of drift.
+    known, *later = fit_then_score(examples, 3_000,
+                                   [(2_000, 3_000), *((a, a + 1_000)
+                                                      for a in range(3_000, 30_000, 3_000))])
+    assert known > 0.85
+    assert max(later) < known - 0.05
+    assert later[-1] < known - 0.3
+
+
+def test_rbf_centroids_keep_moving() -> None:
+    from river import tree
+
+    scenario = get_scenario("rbf")
+    examples = list(scenario.examples())
+    model = tree.HoeffdingTreeClassifier()
+    for e in segment(examples, 0, 3_000):
+        model.learn_one(dict(e.features), e.label)
+
+    def acc(a: int, b: int) -> float:
+        part = segment(examples, a, b)
+        return sum(model.predict_one(dict(e.features)) == e.label for e in part) / len(part)
+
+    assert acc(2_000, 3_000) > acc(29_000, 30_000) + 0.1
