@@ -5,7 +5,9 @@ ends up calling. A run
 
 1. claims the model (a second run of the same model at the same time is recorded as skipped),
 2. builds the dataset from the stored labelled examples (too few: the run fails),
-3. allocates the next version as a candidate and lets the trainer write its artifact,
+3. chooses where the weights begin (fine-tuned from the champion or a checkpoint, or from
+   scratch: :mod:`retrain.start`), allocates the next version as a candidate and lets the
+   trainer write its artifact,
 4. reloads the artifact the way serving will, scores it and the champion on the same held-out
    slice, and decides,
 5. promotes it (one transaction, then ``on_change`` publishes) or records it as rejected.
@@ -34,8 +36,9 @@ from retrain.metrics import label_key
 from retrain.registry import Registry, VersionInfo
 from retrain.runs import RunStore
 from retrain.scoring import score
+from retrain.start import Start, champion_predates, checkpoint_folder, choose_start, start_from
 from retrain.trainer import EpochReport, Trainer, TrainingJob
-from streams.artifacts import Artifact, artifact_path, load_artifact
+from streams.artifacts import ORIGIN, Artifact, Origin, artifact_path, load_artifact
 from streams.errors import ArtifactError, DriftloopError, SchemaError, TrainingError
 from streams.events import ModelPromoted
 from streams.nn import pick_device
@@ -332,18 +335,28 @@ class Retrainer:
             "code_version": self._code_version,
             "run_id": run_id,
         }
+        start, origin = self._start(model, trigger, concept, dataset, champion)
+        journal.write(f"start: {origin.describe()}")
         version = self.registry.create_version(
             model, trainer=self.trainer_name, hyperparameters=self.trainer.hyperparameters(),
-            code_version=self._code_version, run_id=run_id, lineage=lineage,
+            code_version=self._code_version, run_id=run_id,
+            lineage={**lineage, ORIGIN: origin.record()},
             parent_version=champion.version if champion is not None else None,
         )
         allocated.append(version)
         journal.write(f"training {model} v{version} with {self.trainer_name} on "
                       f"{self.trainer.device}")
+        # A trainer that ignores the start copies this origin: it trained from scratch.
+        told = origin.fell_back(f"{self.trainer_name} did not fine-tune") if start else origin
         job = TrainingJob(dataset, version, artifact_path(self.artifacts, model, version),
-                          lineage, progress=journal.epoch, should_stop=self._stop.is_set)
+                          {**lineage, ORIGIN: told.record()}, progress=journal.epoch,
+                          should_stop=self._stop.is_set, start=start)
         written = self.trainer.fit(job)
         artifact = load_artifact(written.path, expected_sha256=written.sha256)
+        recorded = artifact.manifest.origin
+        if recorded != origin:
+            journal.write("trained: " + (recorded.describe() if recorded is not None
+                                         else "the trainer recorded no origin"))
         self.registry.attach_artifact(
             model, version, artifact_uri=artifact.uri, sha256=artifact.sha256,
             metrics=artifact.manifest.metrics, lineage=artifact.manifest.lineage,
@@ -368,6 +381,47 @@ class Retrainer:
         log.info("retraining finished", extra={"model": model, "version": version,
                                                 "decision": verdict})
         return RunOutcome(run_id, "succeeded", verdict, version, decision.reason, event)
+
+    def _start(
+        self, model: str, trigger: Trigger, concept: Concept, dataset: Dataset,
+        champion: VersionInfo | None,
+    ) -> tuple[Start | None, Origin]:
+        """Where this run's weights begin, and the origin its version records (a planned
+        fine-tune whose artifact does not load or fit the data falls back, saying why)."""
+        choice = choose_start(
+            self.settings.fine_tune, trigger.kind,
+            dated_drift=concept.source == "change_point",
+            champion_predates=champion is not None
+            and champion_predates(champion.lineage, concept.since),
+        )
+        fresh = Origin(mode="fresh", reason=choice.reason)
+        if not choice.fine_tune:
+            return None, fresh
+        checkpoint = self.settings.checkpoints.get(model)
+        if checkpoint is not None:
+            folder = checkpoint_folder(checkpoint)
+            origin = Origin(mode="fine-tuned", reason=choice.reason,
+                            checkpoint=folder.resolve().as_uri())
+            location: str | Path = folder
+            expected = None
+        elif champion is not None and champion.artifact_uri is not None:
+            origin = Origin(mode="fine-tuned", reason=choice.reason,
+                            parent_version=champion.version, parent_sha256=champion.sha256)
+            location, expected = champion.artifact_uri, champion.sha256
+        else:
+            return None, fresh.model_copy(update={"fallback": "there is nothing to start from"})
+        try:
+            artifact = load_artifact(location, expected_sha256=expected)
+        except ArtifactError as exc:
+            log.warning("fine-tuning falls back to training from scratch",
+                        extra={"model": model, "error": str(exc)})
+            return None, origin.fell_back(f"its artifact does not load: {exc}")
+        start, origin = start_from(artifact, dataset,
+                                   origin.model_copy(update={"parent_sha256": artifact.sha256}))
+        if start is None:
+            log.warning("fine-tuning falls back to training from scratch",
+                        extra={"model": model, "error": origin.fallback})
+        return start, origin
 
     def _decide(
         self, dataset: Dataset, artifact: Artifact, champion: VersionInfo | None,

@@ -56,12 +56,19 @@ def test_a_drift_request_trains_and_judges_on_the_examples_since_the_drift(
     assert datetime.fromisoformat(lineage["holdout"]["from"]) >= since
     numbers = retrainer.registry.version(MODEL, 2).evaluation
     assert numbers["challenger"]["accuracy"] > numbers["champion"]["accuracy"] + 0.2
+    # The champion's knowledge is wrong after an abrupt drift: v2 starts from scratch.
+    origin = retrainer.registry.version(MODEL, 2).lineage["origin"]
+    assert (origin["mode"], origin["reason"]) == (
+        "fresh", "an abrupt drift was dated: the champion's knowledge is wrong")
 
-    # The concept is inherited: a scheduled run keeps to the data since the drift.
+    # The concept is inherited: a scheduled run keeps to the data since the drift, and
+    # fine-tunes the champion that learnt it.
     scheduled = retrainer.run(MODEL, Trigger("schedule"))
-    later = retrainer.registry.version(MODEL, scheduled.version).lineage["data"]  # type: ignore[arg-type]
-    assert later["concept"]["since"] == concept["since"]
-    assert later["concept"]["found_by"]["source"] == "lineage"
+    assert scheduled.version is not None
+    later = retrainer.registry.version(MODEL, scheduled.version).lineage
+    assert later["data"]["concept"]["since"] == concept["since"]
+    assert later["data"]["concept"]["found_by"]["source"] == "lineage"
+    assert (later["origin"]["mode"], later["origin"]["parent_version"]) == ("fine-tuned", 2)
 
 
 def test_a_drift_request_waits_for_enough_labels_of_the_new_concept(
@@ -106,7 +113,10 @@ def test_follow_up_runs_come_as_the_new_concept_grows(
                start=drift + timedelta(seconds=150), prefix="e")
     assert followups.check() == [MODEL]
     assert followups.check() == [], "queued once per growth step"
-    assert retrainer.run(MODEL, Trigger("follow-up")).status == "succeeded"
+    followup = retrainer.run(MODEL, Trigger("follow-up"))
+    assert followup.status == "succeeded"
+    origin = retrainer.registry.version(MODEL, followup.version).lineage["origin"]  # type: ignore[arg-type]
+    assert (origin["mode"], origin["parent_version"]) == ("fine-tuned", 2)
 
 
 def test_a_drift_run_that_loses_still_dates_the_concept_for_the_next_runs(
@@ -133,3 +143,7 @@ def test_a_drift_run_that_loses_still_dates_the_concept_for_the_next_runs(
     assert concept["since"] == broken.registry.version(MODEL, 2).lineage["data"]["concept"][
         "since"]
     assert concept["found_by"]["source"] == "lineage"
+    # The champion (v1) learnt the old concept only: the follow-up does not fine-tune it.
+    origin = good.registry.version(MODEL, 3).lineage["origin"]
+    assert (origin["mode"], origin["reason"]) == (
+        "fresh", "the champion learnt before the current concept began")
