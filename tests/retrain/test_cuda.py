@@ -18,8 +18,10 @@ from river.datasets import synth
 from retrain.dataset import Dataset, DatasetPlan, build_dataset
 from retrain.mlp import MLPTrainer
 from retrain.scoring import score
+from retrain.start import Start
 from retrain.trainer import TrainingJob
 from serving.model import load_model
+from streams.artifacts import Origin
 from tests.retrain.helpers import agrawal, examples, fast_settings
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -115,3 +117,16 @@ def test_an_artifact_trained_on_cuda_loads_in_a_process_without_a_gpu(tmp_path: 
     assert done.returncode == 0, done.stderr
     np.testing.assert_allclose(np.load(tmp_path / "scores.npy"), on_cpu.scores(x),
                                rtol=1e-6, atol=1e-7)
+
+
+def test_fine_tuning_on_cuda_starts_from_a_champion_trained_on_the_cpu(tmp_path: Path) -> None:
+    data = _dataset("classification")
+    champion = MLPTrainer(fast_settings(device="cpu")).fit(TrainingJob(data, 1, tmp_path / "v1"))
+    origin = Origin(mode="fine-tuned", reason="test", parent_version=1)
+    trainer = MLPTrainer(fast_settings(device="cuda", fine_tune_learning_rate=1e-9,
+                                       fine_tune_epochs=1))
+    tuned = trainer.fit(TrainingJob(data, 2, tmp_path / "v2", start=Start(champion, origin)))
+    assert tuned.manifest.lineage["training"]["device"] == "cuda"
+    assert tuned.manifest.origin == origin
+    for name, tensor in champion.tensors.items():
+        np.testing.assert_allclose(tuned.tensors[name], tensor, atol=1e-6)
