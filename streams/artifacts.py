@@ -112,11 +112,12 @@ class Origin(BaseModel):
     def describe(self) -> str:
         """One line for a run's log."""
         parent = (f"v{self.parent_version}" if self.parent_version is not None
-                  else self.checkpoint or "nothing")
+                  else self.checkpoint)
         if self.mode == "fine-tuned":
             return f"fine-tuned from {parent} ({self.reason})"
         if self.fallback:
-            return f"trained from scratch instead of fine-tuning {parent}: {self.fallback}"
+            instead = f"fine-tuning {parent}" if parent else "fine-tuning"
+            return f"trained from scratch instead of {instead}: {self.fallback}"
         return f"trained from scratch ({self.reason})" if self.reason else "trained from scratch"
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from retrain.runner import Retrainer, Trigger
 from streams.artifacts import load_artifact
 from streams.db import Database
-from tests.retrain.helpers import MODEL, agrawal, seed_store
+from tests.retrain.helpers import MODEL, agrawal, seed_store, tamper
 
 Factory = Callable[..., Retrainer]
 
@@ -99,6 +99,34 @@ def test_a_start_without_the_datas_classes_falls_back_to_training_from_scratch(
             "the labels 2") in retrainer.runs.run(outcome.run_id).log
     artifact = load_artifact(retrainer.registry.version(MODEL, 2).artifact_uri or "")
     assert artifact.manifest.classes == (0, 1, 2)
+
+
+def test_a_champion_whose_artifact_does_not_load_is_not_fine_tuned(
+    database: Database, retrainer_factory: Factory
+) -> None:
+    retrainer = retrainer_factory()
+    _champion(database, retrainer)
+    tamper(retrainer.registry.version(MODEL, 1).artifact_uri)
+    outcome = retrainer.run(MODEL, Trigger("schedule"))
+    assert outcome.status == "succeeded"
+    origin = retrainer.registry.version(MODEL, 2).lineage["origin"]
+    assert origin["mode"] == "fresh"
+    assert origin["fallback"] == ("its artifact does not load: weights.safetensors in "
+                                  f"{retrainer.artifacts / MODEL / 'v1'} does not match its "
+                                  "sha256 in the manifest")
+    assert "start: trained from scratch instead of fine-tuning v1: its artifact does not load" \
+        in retrainer.runs.run(outcome.run_id).log
+
+
+def test_a_first_refresh_without_a_champion_trains_from_scratch(
+    database: Database, retrainer_factory: Factory
+) -> None:
+    retrainer = retrainer_factory()
+    seed_store(database, agrawal(600, function=0))
+    outcome = retrainer.run(MODEL, Trigger("schedule"))
+    assert outcome.decision == "promoted"
+    origin = retrainer.registry.version(MODEL, 1).lineage["origin"]
+    assert (origin["mode"], origin["fallback"]) == ("fresh", "there is nothing to start from")
 
 
 def test_a_nan_loss_while_fine_tuning_fails_the_run_and_leaves_the_champion(

@@ -126,6 +126,8 @@ def test_origins_describe_themselves() -> None:
         "labels 2")
     assert Origin(mode="fresh", reason="a manual run trains from scratch").describe() == (
         "trained from scratch (a manual run trains from scratch)")
+    assert Origin(mode="fresh", fallback="there is nothing to start from").describe() == (
+        "trained from scratch instead of fine-tuning: there is nothing to start from")
 
 
 def _rewrite_lineage(folder: Path, extra: dict) -> None:  # type: ignore[type-arg]
