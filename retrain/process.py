@@ -192,6 +192,7 @@ def run_retrain(
                 if time.monotonic() - last_followup >= FOLLOWUP_EVERY_S:
                     last_followup = time.monotonic()
                     followups.check()
+                jobs.resume(runs, registry, scheduler)  # jobs an outage cut short
             except (BrokerError, StoreError) as exc:  # the outbox and the store keep the work
                 gate.failed(exc)
                 return

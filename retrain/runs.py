@@ -10,7 +10,9 @@ A ``RetrainRequested`` is stored (idempotently, by its event id) before the cons
 its offset, as ``pending``. The job that serves it first *claims* it (``pending`` ->
 ``running`` in one conditional UPDATE), so however often the request is replayed or its job
 fires, it is trained at most once. Runs left ``running`` by a process that died are marked
-``failed`` by :meth:`RunStore.recover` when the next process starts.
+``failed`` by :meth:`RunStore.recover` when the next process starts; a run left ``running`` by
+a job that a database outage cut short is marked ``failed`` by :meth:`RunStore.abandon` once
+the database is back (see :mod:`retrain.jobs`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from streams.errors import StoreError
 from streams.events import RetrainRequested
 
 INTERRUPTED = "interrupted: the retrain process stopped during the run"
+OUTAGE = "interrupted: the database went away during the run"
 _MAX_LOG = 200_000
 
 
@@ -169,6 +172,19 @@ class RunStore:
                 update(RetrainRequestRow).where(RetrainRequestRow.status == "running")
                 .values(status="failed")
             )
+            return [RunInfo.of(r) for r in rows]
+
+    def abandon(self, model: str) -> list[RunInfo]:
+        """Mark ``model``'s run left ``running`` by a job an outage cut short as failed (it
+        would hold the model's run lock for good); the runs marked."""
+        now = self._now()
+        with self.db.session() as session:
+            rows = list(session.execute(
+                select(RetrainRunRow).where(RetrainRunRow.model == model,
+                                            RetrainRunRow.status == "running")).scalars())
+            for row in rows:
+                row.status, row.error, row.finished_at = "failed", OUTAGE, now
+                row.log = (row.log or "") + OUTAGE + "\n"
             return [RunInfo.of(r) for r in rows]
 
     # -- requests -------------------------------------------------------------------------
