@@ -17,7 +17,8 @@ Starting point. When ``job.start`` is set, the run chose to fine-tune (see
 :mod:`retrain.start`): the trainer begins from ``job.start.artifact`` with its architecture,
 its weights and its fitted preprocessing, classes or target scaling (it does not refit them),
 at its fine-tuning learning rate and epochs, and records ``job.start.origin.record()`` under
-``"origin"``. The artifact has been checked to fit the data (task, feature schema, classes).
+``"origin"``. The runner builds the start with :func:`retrain.start.start_from`, which has
+checked that the artifact fits the data (task, feature schema, classes).
 A trainer that cannot start from it (another kind of model) trains from scratch and records
 ``job.start.origin.fell_back(why).record()``; one that ignores ``job.start`` altogether
 leaves ``job.lineage``'s origin, which says that it trained from scratch.
