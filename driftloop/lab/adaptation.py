@@ -5,18 +5,21 @@ per post-warm-up event: index, predicted, true label, model version), so the rea
 measured exactly like the baselines: turn its stored predictions into
 ``(index, predicted, label, model_version)`` tuples and call :func:`evaluate_system`.
 
-- **accuracy after warm-up**: share of correct predictions over every post-warm-up event;
-- **windowed accuracy**: accuracy over consecutive windows of ``window`` events;
+The score is the accuracy for a classification scenario and the MAE (mean absolute error)
+for a regression one (:class:`Scoring`; a regression also gets its RMSE over the stream):
+
+- **score after warm-up**: accuracy or MAE over every post-warm-up event;
+- **windowed score**: the same over consecutive windows of ``window`` events;
 - per drift point (measured from the drift's ``start``, up to the next drift's start or the
   end of the stream, its *segment*):
 
-  - ``before``: accuracy over the ``window`` events before the drift;
-  - ``dip``: the lowest accuracy of the consecutive ``window``-event windows of the segment
+  - ``before``: the score over the ``window`` events before the drift;
+  - ``dip``: the worst score of the consecutive ``window``-event windows of the segment
     (for a gradual or incremental drift the worst comes late, not right at the start);
-  - ``after``: accuracy over the last ``window`` events of the segment (where it settled);
+  - ``after``: the score over the last ``window`` events of the segment (where it settled);
   - ``recovery``: 0 if ``dip`` is within ``tolerance`` of ``before``; otherwise the events
     from the drift to the first ``window`` events, starting at or after the worst window,
-    whose accuracy is back within ``tolerance`` of ``before`` (None if not in the segment);
+    whose score is back within ``tolerance`` of ``before`` (None if not in the segment);
   - ``new model``: events from the drift until the first prediction by a model version newer
     than any before the drift (None for online learners or when none came);
   - ``detection`` (real system only): events from the drift to the first detection at or
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -40,7 +44,7 @@ from typing import Any
 
 from driftloop.lab.learners import Method
 from driftloop.lab.prequential import Progress, Record, prequential
-from driftloop.lab.scenarios import DriftPoint, Scenario
+from driftloop.lab.scenarios import DriftPoint, Scenario, Task
 
 log = logging.getLogger(__name__)
 
@@ -48,56 +52,122 @@ DEFAULT_WINDOW = 500
 DEFAULT_TOLERANCE = 0.05
 
 
-class _Correct:
-    """Index-ordered correctness with prefix sums: accuracy of any index range in O(log n)."""
+@dataclass(frozen=True)
+class Scoring:
+    """How a task's predictions are scored: a value per event, averaged over any span.
 
-    def __init__(self, records: Iterable[Record]) -> None:
+    Classification: 1 for a right class, 0 for a wrong one, so the mean is the accuracy
+    (higher is better; "within tolerance" means at most ``tolerance`` below). Regression: the
+    absolute error, so the mean is the MAE (lower is better; "within tolerance" means at most
+    ``tolerance`` *times* above, 5% by default, since an error has the target's units).
+    """
+
+    task: Task = "classification"
+
+    @property
+    def name(self) -> str:
+        return "accuracy" if self.task == "classification" else "MAE"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.task == "classification"
+
+    def point(self, record: Record) -> float:
+        if self.task == "classification":
+            return float(record.correct)
+        return abs(float(record.predicted) - float(record.label))
+
+    def worse(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly worse than ``b``."""
+        return a < b if self.higher_is_better else a > b
+
+    def target(self, before: float, tolerance: float) -> float:
+        """The worst value still within ``tolerance`` of ``before``."""
+        return before - tolerance if self.higher_is_better else before * (1 + tolerance)
+
+    def within(self, value: float, before: float, tolerance: float) -> bool:
+        limit = self.target(before, tolerance)
+        return value >= limit - 1e-12 if self.higher_is_better else value <= limit + 1e-12
+
+
+CLASSIFICATION = Scoring("classification")
+REGRESSION = Scoring("regression")
+
+
+def scoring_for(task: Task) -> Scoring:
+    return CLASSIFICATION if task == "classification" else REGRESSION
+
+
+class _Series:
+    """Index-ordered per-event scores with prefix sums: the mean of any index range in
+    O(log n)."""
+
+    def __init__(self, records: Iterable[Record], scoring: Scoring = CLASSIFICATION) -> None:
         ordered = sorted(records, key=lambda r: r.index)
         self.indices = [r.index for r in ordered]
-        self.prefix = [0]
+        self.prefix = [0.0]
         for r in ordered:
-            self.prefix.append(self.prefix[-1] + int(r.correct))
+            self.prefix.append(self.prefix[-1] + scoring.point(r))
 
-    def span(self, start: int, end: int) -> tuple[int, int]:
-        """(correct, count) over events with start <= index < end."""
+    def span(self, start: int, end: int) -> tuple[float, int]:
+        """(sum, count) over events with start <= index < end."""
         lo = bisect.bisect_left(self.indices, start)
         hi = bisect.bisect_left(self.indices, end)
         return self.prefix[hi] - self.prefix[lo], hi - lo
 
-    def accuracy(self, start: int, end: int) -> float | None:
-        correct, count = self.span(start, end)
-        return correct / count if count else None
+    def mean(self, start: int, end: int) -> float | None:
+        total, count = self.span(start, end)
+        return total / count if count else None
+
+
+def score(records: Sequence[Record], start: int | None = None, end: int | None = None,
+          *, scoring: Scoring = CLASSIFICATION) -> float | None:
+    """The mean score (accuracy or MAE) of records with start <= index < end (None if none)."""
+    table = _Series(records, scoring)
+    if not table.indices:
+        return None
+    lo = table.indices[0] if start is None else start
+    hi = table.indices[-1] + 1 if end is None else end
+    return table.mean(lo, hi)
 
 
 def accuracy(records: Sequence[Record], start: int | None = None, end: int | None = None
              ) -> float | None:
     """Share of correct predictions among records with start <= index < end (None if none)."""
-    table = _Correct(records)
-    if not table.indices:
-        return None
-    lo = table.indices[0] if start is None else start
-    hi = table.indices[-1] + 1 if end is None else end
-    return table.accuracy(lo, hi)
+    return score(records, start, end)
 
 
-def windowed_accuracy(records: Sequence[Record], window: int, *, start: int | None = None,
-                      end: int | None = None) -> list[tuple[int, float]]:
-    """Accuracy over consecutive windows ``[a, a + window)`` from ``start``, as
-    ``(a + window, accuracy)`` (the index just past each window); empty windows are skipped
+def rmse(records: Sequence[Record], start: int, end: int) -> float | None:
+    """Root mean squared error of the (regression) records with start <= index < end."""
+    errors = [REGRESSION.point(r) for r in records if start <= r.index < end]
+    return math.sqrt(sum(e * e for e in errors) / len(errors)) if errors else None
+
+
+def windowed_score(records: Sequence[Record], window: int, *, start: int | None = None,
+                   end: int | None = None, scoring: Scoring = CLASSIFICATION
+                   ) -> list[tuple[int, float]]:
+    """The score over consecutive windows ``[a, a + window)`` from ``start``, as
+    ``(a + window, score)`` (the index just past each window); empty windows are skipped
     and a trailing partial window is dropped."""
     if window <= 0:
         raise ValueError("window must be positive")
-    table = _Correct(records)
+    table = _Series(records, scoring)
     if not table.indices:
         return []
     lo = table.indices[0] if start is None else start
     hi = table.indices[-1] + 1 if end is None else end
     series = []
     for a in range(lo, hi - window + 1, window):
-        value = table.accuracy(a, a + window)
+        value = table.mean(a, a + window)
         if value is not None:
             series.append((a + window, value))
     return series
+
+
+def windowed_accuracy(records: Sequence[Record], window: int, *, start: int | None = None,
+                      end: int | None = None) -> list[tuple[int, float]]:
+    """:func:`windowed_score` of a classifier: accuracy per window."""
+    return windowed_score(records, window, start=start, end=end)
 
 
 @dataclass(frozen=True)
@@ -113,29 +183,30 @@ class Recovery:
     detection: int | None = None
 
 
-def worst_window(table: _Correct, start: int, segment_end: int, window: int
-                 ) -> tuple[int, float] | None:
-    """(start, accuracy) of the least accurate of the consecutive windows from ``start`` that
-    fit in the segment (the first when tied); a short segment is one window."""
+def worst_window(table: _Series, start: int, segment_end: int, window: int,
+                 scoring: Scoring = CLASSIFICATION) -> tuple[int, float] | None:
+    """(start, score) of the worst of the consecutive windows from ``start`` that fit in the
+    segment (the first when tied); a short segment is one window."""
     worst: tuple[int, float] | None = None
     for a in range(start, max(start + 1, segment_end - window + 1), window):
-        value = table.accuracy(a, min(a + window, segment_end))
-        if value is not None and (worst is None or value < worst[1]):
+        value = table.mean(a, min(a + window, segment_end))
+        if value is not None and (worst is None or scoring.worse(value, worst[1])):
             worst = (a, value)
     return worst
 
 
-def recovery_events(table: _Correct, start: int, segment_end: int, target: float,
-                    window: int, *, search_from: int | None = None) -> int | None:
-    """Smallest k >= search_from - start with accuracy of [start + k, start + k + window) >=
-    target, the window inside the segment; None if there is none."""
+def recovery_events(table: _Series, start: int, segment_end: int, before: float,
+                    tolerance: float, window: int, *, search_from: int | None = None,
+                    scoring: Scoring = CLASSIFICATION) -> int | None:
+    """Smallest k >= search_from - start with the score of [start + k, start + k + window)
+    within ``tolerance`` of ``before``, the window inside the segment; None if none is."""
     first = bisect.bisect_left(table.indices, start if search_from is None else search_from)
     for i in range(first, len(table.indices)):
         a = table.indices[i]
         if a + window > segment_end:
             return None
-        value = table.accuracy(a, a + window)
-        if value is not None and value >= target - 1e-12:
+        value = table.mean(a, a + window)
+        if value is not None and scoring.within(value, before, tolerance):
             return a - start
     return None
 
@@ -170,18 +241,20 @@ def drift_recoveries(
     tolerance: float = DEFAULT_TOLERANCE,
     detections: Sequence[int] = (),
 ) -> tuple[Recovery, ...]:
-    table = _Correct(records)
+    scoring = scoring_for(scenario.task)
+    table = _Series(records, scoring)
     starts = [d.start for d in scenario.drifts]
     out = []
     for k, drift in enumerate(scenario.drifts):
         seg_end = starts[k + 1] if k + 1 < len(starts) else scenario.length
-        before = table.accuracy(drift.start - window, drift.start)
-        after = table.accuracy(max(drift.start, seg_end - window), seg_end)
-        worst = worst_window(table, drift.start, seg_end, window)
+        before = table.mean(drift.start - window, drift.start)
+        after = table.mean(max(drift.start, seg_end - window), seg_end)
+        worst = worst_window(table, drift.start, seg_end, window, scoring)
         recovery: int | None = None
         if before is not None and worst is not None:
-            recovery = 0 if worst[1] >= before - tolerance - 1e-12 else recovery_events(
-                table, drift.start, seg_end, before - tolerance, window, search_from=worst[0])
+            recovery = 0 if scoring.within(worst[1], before, tolerance) else recovery_events(
+                table, drift.start, seg_end, before, tolerance, window, search_from=worst[0],
+                scoring=scoring)
         out.append(Recovery(
             drift=drift,
             before=before,
@@ -196,7 +269,13 @@ def drift_recoveries(
 
 @dataclass(frozen=True)
 class MethodResult:
-    """Everything the table and the plot show for one method."""
+    """Everything the table and the plot show for one method.
+
+    ``accuracy`` for a classification, ``mae`` and ``rmse`` for a regression (the others
+    None); ``windows`` and the recoveries are in the task's score (:class:`Scoring`).
+    ``train_cpu_s`` is the CPU time spent training after the warm-up (None: not measured),
+    over ``events`` post-warm-up events. ``error`` says why a method has no result.
+    """
 
     key: str
     name: str
@@ -206,6 +285,24 @@ class MethodResult:
     seconds: float = 0.0
     fits: int | None = None
     detections: tuple[int, ...] = ()
+    task: Task = "classification"
+    mae: float | None = None
+    rmse: float | None = None
+    train_cpu_s: float | None = None
+    events: int = 0
+    error: str | None = None
+
+    @property
+    def score(self) -> float | None:
+        """The headline score: accuracy, or MAE for a regression."""
+        return self.accuracy if self.task == "classification" else self.mae
+
+    @property
+    def cpu_per_1k(self) -> float | None:
+        """CPU seconds of training per 1,000 post-warm-up events."""
+        if self.train_cpu_s is None or self.events <= 0:
+            return None
+        return 1_000 * self.train_cpu_s / self.events
 
 
 def evaluate(
@@ -218,20 +315,37 @@ def evaluate(
     tolerance: float = DEFAULT_TOLERANCE,
     detections: Sequence[int] = (),
     seconds: float = 0.0,
+    train_cpu_s: float | None = None,
 ) -> MethodResult:
     versions = {r.model_version for r in records if r.model_version is not None}
+    scoring = scoring_for(scenario.task)
+    measured = [r for r in records if scenario.warmup <= r.index < scenario.length]
+    overall = score(measured, scenario.warmup, scenario.length, scoring=scoring)
+    regression = scenario.task == "regression"
     return MethodResult(
         key=key,
         name=name,
-        accuracy=accuracy(records, scenario.warmup, scenario.length),
-        windows=tuple(windowed_accuracy(records, window, start=scenario.warmup,
-                                        end=scenario.length)),
+        accuracy=None if regression else overall,
+        windows=tuple(windowed_score(records, window, start=scenario.warmup,
+                                     end=scenario.length, scoring=scoring)),
         recoveries=drift_recoveries(records, scenario, window=window, tolerance=tolerance,
                                     detections=detections),
         seconds=seconds,
         fits=len(versions) if versions else None,
         detections=tuple(sorted(detections)),
+        task=scenario.task,
+        mae=overall if regression else None,
+        rmse=rmse(measured, scenario.warmup, scenario.length) if regression else None,
+        train_cpu_s=train_cpu_s,
+        events=len(measured),
     )
+
+
+def failed(key: str, name: str, scenario: Scenario, error: str, *, seconds: float = 0.0
+           ) -> MethodResult:
+    """The row of a method that could not be run or scored: its name and why."""
+    return MethodResult(key=key, name=name, accuracy=None, windows=(), recoveries=(),
+                        seconds=seconds, task=scenario.task, error=error)
 
 
 def evaluate_system(
@@ -243,12 +357,13 @@ def evaluate_system(
     window: int = DEFAULT_WINDOW,
     tolerance: float = DEFAULT_TOLERANCE,
     seconds: float = 0.0,
+    train_cpu_s: float | None = None,
 ) -> MethodResult:
     """The hook for the real system: its per-event ``(index, predicted, label, model_version)``
     and the event indices at which it detected drift, measured like every baseline."""
     records = [Record(i, p, y, v) for i, p, y, v in predictions]
     return evaluate("driftloop", name, records, scenario, window=window, tolerance=tolerance,
-                    detections=detections, seconds=seconds)
+                    detections=detections, seconds=seconds, train_cpu_s=train_cpu_s)
 
 
 def index_at(sent: Sequence[tuple[datetime, int]], when: datetime) -> int:
@@ -280,16 +395,26 @@ def run_method(
     tolerance: float = DEFAULT_TOLERANCE,
     progress: Progress | None = None,
 ) -> MethodResult:
-    """Prequential run of one method over the scenario, then its metrics."""
+    """Prequential run of one method over the scenario, then its metrics.
+
+    Whatever goes wrong in the method or in scoring it (an exception of any kind) gives a
+    :func:`failed` result naming the error, logged with its traceback, so that the other
+    methods' results are kept."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"driftloop-bench-{method.key}-") as workdir:
-        learner = method.build(Path(workdir))
-        records = prequential(scenario.examples(), learner, warmup=scenario.warmup,
-                              label_delay=scenario.label_delay, progress=progress)
-    seconds = time.perf_counter() - started
-    log.info("%s on %s: %d events in %.1fs", method.key, scenario.name, len(records), seconds)
-    return evaluate(method.key, method.name, records, scenario, window=window,
-                    tolerance=tolerance, seconds=seconds)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"driftloop-bench-{method.key}-") as workdir:
+            learner = method.build(Path(workdir))
+            records = prequential(scenario.examples(), learner, warmup=scenario.warmup,
+                                  label_delay=scenario.label_delay, progress=progress)
+        seconds = time.perf_counter() - started
+        log.info("%s on %s: %d events in %.1fs", method.key, scenario.name, len(records),
+                 seconds)
+        return evaluate(method.key, method.name, records, scenario, window=window,
+                        tolerance=tolerance, seconds=seconds, train_cpu_s=learner.train_cpu_s)
+    except Exception as exc:  # one method's failure must not lose the others' results
+        log.exception("%s on %s failed", method.key, scenario.name)
+        return failed(method.key, method.name, scenario, f"{type(exc).__name__}: {exc}",
+                      seconds=time.perf_counter() - started)
 
 
 def run_adaptation(
@@ -322,8 +447,14 @@ def run_adaptation(
                 for m in methods
             }
             for future in as_completed(futures):
-                result = future.result()
-                results[futures[future].key] = result
+                method = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # the worker died: keep the others' results
+                    log.exception("%s on %s failed in its worker", method.key, scenario.name)
+                    result = failed(method.key, method.name, scenario,
+                                    f"{type(exc).__name__}: {exc}")
+                results[method.key] = result
                 if done is not None:
                     done(result)
     return AdaptationReport(scenario, window, tuple(results[m.key] for m in methods))

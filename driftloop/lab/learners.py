@@ -2,8 +2,11 @@
 
 Two kinds:
 
-- River's online learners (HoeffdingAdaptiveTree, ARF, logistic regression), which learn one
-  delayed label at a time and change continuously;
+- River's online learners, which learn one delayed label at a time and change continuously:
+  HoeffdingAdaptiveTree, ARF and a linear model, each in the form the scenario's task needs.
+  The linear model is logistic regression for two classes, one logistic regression per class
+  (one-vs-rest) for more (River's ``LogisticRegression`` is binary: on ten classes it answers
+  True or False), and linear regression for a quantity;
 - the project's own trainer (``settings.retrain.trainer``, the PyTorch MLP by default), fitted
   on the warm-up set and then either never again ("initial model") or every ``period`` events
   on the labels received so far ("periodic retraining", no drift trigger). Its datasets are
@@ -12,6 +15,11 @@ Two kinds:
 
 Every method is described by a :class:`Method` whose ``build`` is a picklable callable, so
 methods can run in worker processes.
+
+Every learner counts ``train_cpu_s``: the CPU seconds of this process (all its threads, so
+PyTorch's too) spent learning after the warm-up, measured with :func:`time.process_time`
+around River's ``learn_one`` calls and around the trainer's refits. The initial training on
+the warm-up set is not counted, for any method.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import numbers
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.lab.prequential import Features, Learner
-from driftloop.lab.scenarios import Example
+from driftloop.lab.scenarios import Example, Scenario, Task
 from retrain.dataset import DatasetPlan, build_dataset
 from retrain.dataset import Example as TrainingExample
 from retrain.trainer import Trainer, TrainingJob, load_trainer
@@ -53,10 +62,11 @@ class Method:
 
 
 class RiverLearner:
-    """A River classifier learning each label as it arrives."""
+    """A River classifier or regressor learning each label as it arrives."""
 
     def __init__(self, model: Any) -> None:
         self._model = model
+        self.train_cpu_s = 0.0
 
     @property
     def version(self) -> int | None:
@@ -70,28 +80,51 @@ class RiverLearner:
         return self._model.predict_one(dict(features))
 
     def learn(self, index: int, features: Features, label: Any) -> None:
+        started = time.process_time()
         self._model.learn_one(dict(features), label)
+        self.train_cpu_s += time.process_time() - started
 
 
-def hoeffding_adaptive_tree(seed: int, _workdir: Path) -> Learner:
+def hoeffding_adaptive_tree(seed: int, task: Task, _workdir: Path) -> Learner:
     from river import tree
 
+    if task == "regression":
+        return RiverLearner(tree.HoeffdingAdaptiveTreeRegressor(seed=seed))
     return RiverLearner(tree.HoeffdingAdaptiveTreeClassifier(seed=seed))
 
 
-def adaptive_random_forest(seed: int, _workdir: Path) -> Learner:
+def adaptive_random_forest(seed: int, task: Task, _workdir: Path) -> Learner:
     from river import forest
 
+    if task == "regression":
+        return RiverLearner(forest.ARFRegressor(seed=seed))
     return RiverLearner(forest.ARFClassifier(seed=seed))
 
 
-def logistic_regression(_workdir: Path) -> Learner:
-    """Numbers standardised online, strings one-hot encoded, then logistic regression."""
-    from river import compose, linear_model, preprocessing
+def linear_model_for(task: Task, classes: int, _workdir: Path) -> Learner:
+    """Numbers standardised online, strings one-hot encoded, then the linear model of the
+    task: logistic regression (one-vs-rest beyond two classes) or linear regression."""
+    from river import compose, linear_model, multiclass, preprocessing
 
     numeric = compose.SelectType(numbers.Number) | preprocessing.StandardScaler()
     categorical = compose.SelectType(str) | preprocessing.OneHotEncoder()
-    return RiverLearner((numeric + categorical) | linear_model.LogisticRegression())
+    model: Any
+    if task == "regression":
+        model = linear_model.LinearRegression()
+    elif classes > 2:
+        model = multiclass.OneVsRestClassifier(linear_model.LogisticRegression())
+    else:
+        model = linear_model.LogisticRegression()
+    return RiverLearner((numeric + categorical) | model)
+
+
+def linear_method(task: Task, classes: int) -> tuple[str, str]:
+    """The key and the table name of the linear baseline for the task."""
+    if task == "regression":
+        return "linreg", "River linear regression"
+    if classes > 2:
+        return "logreg", "River logistic regression (one-vs-rest)"
+    return "logreg", "River logistic regression"
 
 
 # -- the project's trainer ---------------------------------------------------------------------
@@ -108,14 +141,19 @@ class ArtifactPredictor:
         self._torch = torch
         self._pre = Preprocessor(artifact.manifest.features)
         self._module = load_module(artifact, torch.device("cpu"))
-        self._classes = artifact.manifest.classes
+        self._manifest = artifact.manifest
         self.version = artifact.manifest.version
 
     def predict(self, features: Mapping[str, Any]) -> Any:
+        """The chosen class, or for a regression model the value (the model's output scaled
+        back to the target's units, as serving does)."""
         x = self._torch.from_numpy(self._pre.transform([features]))
         with self._torch.no_grad():
             scores = self._module(x)
-        return self._classes[int(scores.argmax(dim=1)[0])]
+        manifest = self._manifest
+        if manifest.task == "regression":
+            return float(scores.reshape(-1)[0]) * manifest.target_std + manifest.target_mean
+        return manifest.classes[int(scores.argmax(dim=1)[0])]
 
 
 class TrainerLearner:
@@ -147,6 +185,7 @@ class TrainerLearner:
         self._predictor: ArtifactPredictor | None = None
         self._next_fit: int | None = None
         self.fits: list[int] = []
+        self.train_cpu_s = 0.0
 
     @property
     def version(self) -> int | None:
@@ -164,7 +203,9 @@ class TrainerLearner:
 
     def predict(self, index: int, features: Features) -> Any:
         if self._next_fit is not None and self._period is not None and index >= self._next_fit:
+            started = time.process_time()
             self._fit(index)
+            self.train_cpu_s += time.process_time() - started
             self._next_fit = index + self._period
         if self._predictor is None:
             raise TrainingError("predict called before warm_up")
@@ -202,16 +243,21 @@ def project_trainer(
 
 
 def default_methods(
-    settings: RetrainSettings, *, seed: int, period: int
+    settings: RetrainSettings, scenario: Scenario, *, seed: int | None = None,
+    period: int = 2_000,
 ) -> list[Method]:
-    """The baselines of ``driftloop bench adaptation``, in table order."""
+    """The baselines of ``driftloop bench adaptation`` for the scenario's task, in table
+    order; River's learners are seeded with ``seed`` (the scenario's by default)."""
+    seed = scenario.seed if seed is None else seed
+    task = scenario.task
+    key, name = linear_method(task, scenario.classes)
     return [
         Method("initial", "initial model, never retrained",
                functools.partial(project_trainer, settings, None)),
         Method("periodic", f"periodic retraining (every {period:,} events)",
                functools.partial(project_trainer, settings, period)),
         Method("hat", "River HoeffdingAdaptiveTree",
-               functools.partial(hoeffding_adaptive_tree, seed)),
-        Method("arf", "River ARF", functools.partial(adaptive_random_forest, seed)),
-        Method("logreg", "River logistic regression", logistic_regression),
+               functools.partial(hoeffding_adaptive_tree, seed, task)),
+        Method("arf", "River ARF", functools.partial(adaptive_random_forest, seed, task)),
+        Method(key, name, functools.partial(linear_model_for, task, scenario.classes)),
     ]

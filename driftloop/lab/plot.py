@@ -1,9 +1,10 @@
-"""A PNG line chart of windowed accuracy over the stream, one line per method.
+"""A PNG line chart of the windowed score over the stream, one line per method.
 
-Drawn with Pillow (already installed with Streamlit), so no plotting library is needed:
-drift points are dashed vertical lines, gradual and incremental drifts a shaded band; the
-legend gives each method's accuracy after warm-up. The chart is drawn at twice its size and
-scaled down, which smooths the lines.
+The score is the accuracy (in %) for a classification and the MAE for a regression (lower is
+better; the axis starts at 0). Drawn with Pillow (already installed with Streamlit), so no
+plotting library is needed: drift points are dashed vertical lines, gradual and incremental
+drifts a shaded band; the legend gives each method's score after warm-up (or that it
+failed). The chart is drawn at twice its size and scaled down, which smooths the lines.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ COLORS: dict[str, Color] = {
     "hat": (44, 160, 44),
     "arf": (31, 119, 180),
     "logreg": (148, 103, 189),
+    "linreg": (148, 103, 189),
 }
 _SPARE: tuple[Color, ...] = ((140, 86, 75), (227, 119, 194), (188, 189, 34), (23, 190, 207))
 _SCALE = 2
@@ -57,7 +59,8 @@ def _dashed(draw: ImageDraw.ImageDraw, x: float, top: float, bottom: float, colo
 
 def plot_accuracy(report: AdaptationReport, path: Path, *, size: tuple[int, int] = (1400, 700)
                   ) -> Path:
-    """Write the chart of ``report`` to ``path`` (PNG) and return the path."""
+    """Write the chart of ``report`` (accuracy, or MAE for a regression) to ``path`` (PNG) and
+    return the path."""
     s = _SCALE
     width, height = size[0] * s, size[1] * s
     image = Image.new("RGB", (width, height), "white")
@@ -66,11 +69,18 @@ def plot_accuracy(report: AdaptationReport, path: Path, *, size: tuple[int, int]
     left, right, top, bottom = 70 * s, width - 330 * s, 50 * s, height - 60 * s
 
     scenario = report.scenario
+    regression = scenario.task == "regression"
     x0, x1 = scenario.warmup, scenario.length
-    values = [acc for r in report.results for _, acc in r.windows]
-    y0 = max(0.0, math.floor(10 * min(values, default=0.5)) / 10 - 0.05)
-    y0 = min(y0, 0.5)
-    y1 = 1.0
+    values = [v for r in report.results for _, v in r.windows]
+    if regression:
+        y0 = 0.0
+        tick = _step(max(values, default=1.0) or 1.0)
+        y1 = tick * math.ceil(max(values, default=1.0) / tick) or tick
+    else:
+        y0 = max(0.0, math.floor(10 * min(values, default=0.5)) / 10 - 0.05)
+        y0 = min(y0, 0.5)
+        y1 = 1.0
+        tick = 0.1
 
     def px(x: float) -> float:
         return left + (x - x0) / max(1, x1 - x0) * (right - left)
@@ -81,12 +91,11 @@ def plot_accuracy(report: AdaptationReport, path: Path, *, size: tuple[int, int]
     for drift in scenario.drifts:
         if drift.end > drift.start:
             draw.rectangle([px(drift.start), top, px(drift.end), bottom], fill=(238, 238, 238))
-    tick = 0.1
     y = math.ceil(y0 / tick) * tick
     while y <= y1 + 1e-9:
         draw.line([(left, py(y)), (right, py(y))], fill=(225, 225, 225), width=s)
-        draw.text((left - 8 * s, py(y)), f"{100 * y:.0f}%", fill="black", font=small,
-                  anchor="rm")
+        label = f"{y:g}" if regression else f"{100 * y:.0f}%"
+        draw.text((left - 8 * s, py(y)), label, fill="black", font=small, anchor="rm")
         y += tick
     step = _step(x1 - x0)
     x = math.ceil(x0 / step) * step
@@ -111,15 +120,22 @@ def plot_accuracy(report: AdaptationReport, path: Path, *, size: tuple[int, int]
         elif points:
             draw.ellipse([points[0][0] - 3 * s, points[0][1] - 3 * s,
                           points[0][0] + 3 * s, points[0][1] + 3 * s], fill=color)
-        accuracy = "-" if result.accuracy is None else f"{100 * result.accuracy:.1f}%"
+        if result.error is not None:
+            summary = "failed"
+        elif regression:
+            summary = "MAE after warm-up " + (
+                "-" if result.mae is None else f"{result.mae:.3f}")
+        else:
+            summary = "accuracy after warm-up " + (
+                "-" if result.accuracy is None else f"{100 * result.accuracy:.1f}%")
         draw.line([(right + 20 * s, legend_y + 9 * s), (right + 50 * s, legend_y + 9 * s)],
                   fill=color, width=line_width)
         draw.text((right + 58 * s, legend_y), f"{result.name}", fill="black", font=small)
-        draw.text((right + 58 * s, legend_y + 17 * s), f"accuracy after warm-up {accuracy}",
-                  fill=(90, 90, 90), font=small)
+        draw.text((right + 58 * s, legend_y + 17 * s), summary, fill=(90, 90, 90), font=small)
         legend_y += 44 * s
 
-    draw.text((left, 14 * s), f"Windowed accuracy ({report.window:,} events): scenario "
+    measure = "MAE" if regression else "accuracy"
+    draw.text((left, 14 * s), f"Windowed {measure} ({report.window:,} events): scenario "
               f"{scenario.name}, {scenario.generator}", fill="black", font=title)
     draw.text(((left + right) / 2, height - 24 * s),
               f"event index (labels after {scenario.label_delay:,} events for "

@@ -5,7 +5,7 @@ the scenario's warm-up set, then predicts each event in turn, and learns an even
 when that label has arrived, i.e. ``label_delay`` events later and only for events whose
 feedback flag is set. Precisely, before predicting event ``t`` the learner has learnt exactly
 the labels of the warm-up and of the flagged events ``i`` with ``i + label_delay < t``; with a
-delay of 0 this is ordinary test-then-train. Accuracy is measured on every event against the
+delay of 0 this is ordinary test-then-train. Every event is scored against the
 true label, whether or not that label is ever fed back (River's ``stream/qa.py`` does the same
 for delayed labels).
 """
@@ -36,6 +36,7 @@ class Record:
 
     @property
     def correct(self) -> bool:
+        """Whether a class is right (for a regression, whether it is exact)."""
         return bool(self.predicted == self.label)
 
 
@@ -57,6 +58,11 @@ class Learner(Protocol):
     @property
     def version(self) -> int | None:
         """The version of the model answering now; None for continuously learning models."""
+        ...
+
+    @property
+    def train_cpu_s(self) -> float:
+        """CPU seconds spent learning since the warm-up (the warm-up's training excluded)."""
         ...
 
 

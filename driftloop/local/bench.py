@@ -7,11 +7,23 @@ the stream is answered. Its stored predictions are then read back
 (:func:`driftloop.lab.adaptation.evaluate_system`). Detections are the retrain requests and the
 drift reports in which a River detector fired, each dated by the last event predicted before
 it (:func:`driftloop.lab.adaptation.index_at`).
+
+The system's training CPU is the CPU time (user and system, all threads) of the ``driftloop
+retrain`` process when every request is answered, read from ``/proc/<pid>/stat``: every
+retraining after the warm-up, and also what that process does in between (consuming requests,
+scoring champions, polling), so it is an upper bound on training alone. The first model's
+training (``retrain --once``, a process of its own) is not counted, as no method's warm-up
+training is. Where ``/proc`` is missing (not Linux) it is not measured.
+
+If measuring fails, the stored predictions are still written to ``predictions.json`` in the
+working folder and the result names the error, so a long run is never lost.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -24,6 +36,7 @@ from driftloop.lab.adaptation import (
     DEFAULT_WINDOW,
     MethodResult,
     evaluate_system,
+    failed,
     index_at,
 )
 from driftloop.lab.scenarios import Scenario
@@ -61,6 +74,37 @@ def detection_times(events: list[object]) -> list[datetime]:
     return sorted(times)
 
 
+def process_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float | None:
+    """User plus system CPU seconds of a live process (all its threads), from
+    ``/proc/<pid>/stat``; None if it cannot be read."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+        # The command name (field 2) may hold spaces; the fields after its ")" are fixed.
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def retrain_cpu_seconds(loop: LocalLoop) -> float | None:
+    """The CPU time of the loop's ``driftloop retrain`` process so far."""
+    supervisor = loop.supervisor
+    if supervisor is None:
+        return None
+    for child in supervisor.children:
+        if child.name == "retrain" and child.alive():
+            return process_cpu_seconds(child.pid)
+    return None
+
+
+def save_predictions(run: SystemRun, path: Path) -> Path:
+    """The stored predictions as JSON ``[index, predicted, label, version]`` rows."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([list(p) for p in run.predictions]))
+    return path
+
+
 def run_system(
     settings: Settings,
     scenario: Scenario,
@@ -78,13 +122,20 @@ def run_system(
     found: list[SystemOutcome] = []
 
     def measure(loop: LocalLoop, result: DemoResult) -> None:
+        cpu = retrain_cpu_seconds(loop)
         run = load_system_run(loop.db, scenario, model=result.model, prefix=result.prefix)
+        saved = save_predictions(run, workdir / "predictions.json")
         detections = tuple(index_at(run.sent, t) for t in detection_times(result.events))
         promotions = tuple((index_at(run.sent, e.timestamp), e.version)
                            for e in result.events if isinstance(e, ModelPromoted))
-        measured = evaluate_system(run.predictions, scenario, detections=detections,
-                                   name=NAME, window=window, tolerance=tolerance,
-                                   seconds=result.seconds)
+        try:
+            measured = evaluate_system(run.predictions, scenario, detections=detections,
+                                       name=NAME, window=window, tolerance=tolerance,
+                                       seconds=result.seconds, train_cpu_s=cpu)
+        except Exception as exc:  # the run's predictions are saved; keep the others going
+            log.exception("could not score the real system's run of %s", scenario.name)
+            measured = failed("driftloop", NAME, scenario,
+                              f"{type(exc).__name__}: {exc} (predictions in {saved})")
         found.append(SystemOutcome(measured, run, len(run.unanswered(scenario)), detections,
                                    promotions))
 

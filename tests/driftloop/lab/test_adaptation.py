@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from driftloop.lab.adaptation import (
+    REGRESSION,
     AdaptationReport,
     accuracy,
     detection_delay,
@@ -24,11 +25,12 @@ from driftloop.lab.adaptation import (
     new_model_delay,
     run_adaptation,
     windowed_accuracy,
+    windowed_score,
 )
 from driftloop.lab.learners import TrainerLearner, default_methods
 from driftloop.lab.plot import COLORS, plot_accuracy
 from driftloop.lab.prequential import Record, prequential
-from driftloop.lab.report import markdown, summary_rows, to_json
+from driftloop.lab.report import HEADERS, markdown, summary_rows, to_json
 from driftloop.lab.scenarios import DriftPoint, Example, Scenario, get_scenario
 from retrain.dataset import DatasetPlan
 from retrain.mlp import MLPTrainer
@@ -42,6 +44,7 @@ class RecordingLearner:
         self.learnt: set[int] = set()
         self.warm: list[int] = []
         self.seen_at_predict: dict[int, frozenset[int]] = {}
+        self.train_cpu_s = 0.0
 
     @property
     def version(self) -> int | None:
@@ -222,7 +225,8 @@ def test_initial_model_is_never_refitted(tmp_path: Path) -> None:
 
 def test_run_adaptation_report_and_plot(tmp_path: Path) -> None:
     scenario = get_scenario("abrupt").resized(4_000)
-    methods = [m for m in default_methods(RetrainSettings(min_examples=50), seed=1, period=500)
+    methods = [m for m in default_methods(RetrainSettings(min_examples=50), scenario, seed=1,
+                                          period=500)
                if m.key in ("initial", "hat", "logreg")]
     seen: list[str] = []
     report = run_adaptation(scenario, methods, window=200, done=lambda r: seen.append(r.key))
@@ -289,10 +293,182 @@ def test_bench_command_writes_table_plot_and_data(tmp_path: Path) -> None:
 
 def test_worker_processes_give_the_same_results() -> None:
     scenario = get_scenario("recurring").resized(1_500)
-    methods = [m for m in default_methods(fast_settings(), seed=1, period=500)
+    methods = [m for m in default_methods(fast_settings(), scenario, seed=1, period=500)
                if m.key in ("hat", "logreg")]
     alone = run_adaptation(scenario, methods, window=250)
     pooled = run_adaptation(scenario, methods, window=250, jobs=2)
     assert [r.key for r in pooled.results] == ["hat", "logreg"]
     for a, b in zip(alone.results, pooled.results, strict=True):
         assert (a.accuracy, a.windows, a.recoveries) == (b.accuracy, b.windows, b.recoveries)
+
+
+# -- regression, multi-class, failures and training CPU ----------------------------------------
+
+
+def regression_scenario() -> Scenario:
+    return Scenario(
+        name="values", description="", generator="", seed=0, length=40, warmup=10,
+        drifts=(DriftPoint(20, "abrupt"),), label_delay=0, feedback_rate=1.0,
+        source=lambda s: iter(()), task="regression", classes=0,
+    )
+
+
+def test_regression_is_scored_by_mae_and_rmse_on_hand_made_records() -> None:
+    # Errors of 1 on 10..19, of 4 on 20..23, of 1 again from 24.
+    records = [Record(i, 10.0 + (4 if 20 <= i < 24 else 1), 10.0) for i in range(10, 40)]
+    result = evaluate("m", "m", records, regression_scenario(), window=4, tolerance=0.0)
+    assert result.accuracy is None
+    assert result.score == result.mae == pytest.approx((26 * 1 + 4 * 4) / 30)
+    assert result.rmse == pytest.approx(((26 * 1 + 4 * 16) / 30) ** 0.5)
+    (drift,) = result.recoveries
+    assert (drift.before, drift.dip, drift.after) == (1.0, 4.0, 1.0)  # the worst is the highest
+    assert drift.recovery == 4
+    # The tolerance of a regression is a share of the MAE before the drift.
+    assert windowed_score(records, 10, start=10, scoring=REGRESSION) == [
+        (20, 1.0), (30, pytest.approx(2.2)), (40, 1.0)]
+    loose = evaluate("m", "m", records, regression_scenario(), window=10, tolerance=1.5)
+    assert loose.recoveries[0].recovery == 0  # 2.2 is within 150% above 1.0
+
+
+def test_a_value_output_artifact_is_predicted_and_scored(tmp_path: Path) -> None:
+    scenario = get_scenario("friedman").resized(2_000, warmup=600, label_delay=20)
+    settings = RetrainSettings(epochs=30, patience=5, hidden=(32,), min_examples=50)
+    learner = TrainerLearner(MLPTrainer(settings), DatasetPlan.from_settings(settings),
+                             tmp_path)
+    records = prequential(scenario.examples(), learner, warmup=scenario.warmup,
+                          label_delay=scenario.label_delay)
+    assert all(type(r.predicted) is float for r in records)
+    result = evaluate("initial", "initial", records, scenario, window=200)
+    assert result.task == "regression"
+    assert result.accuracy is None
+    assert result.mae is not None
+    assert result.rmse is not None
+    assert result.rmse >= result.mae
+    # Better than always answering the warm-up's mean: the outputs are scaled back to labels.
+    labels = [e.label for e in scenario.warmup_examples()]
+    mean = sum(labels) / len(labels)
+    before = [r for r in records if r.index < scenario.drifts[0].start]
+    guess = sum(abs(mean - r.label) for r in before) / len(before)
+    mae_before = sum(abs(r.predicted - r.label) for r in before) / len(before)
+    assert mae_before < 0.8 * guess
+    rows = summary_rows(AdaptationReport(scenario, 200, (result,)))
+    assert rows[0][1:3] == [f"{result.mae:.3f}", f"{result.rmse:.3f}"]
+
+
+def test_the_regression_baselines_are_river_regressors() -> None:
+    scenario = get_scenario("friedman").resized(1_500)
+    methods = default_methods(fast_settings(), scenario, period=500)
+    assert [m.key for m in methods] == ["initial", "periodic", "hat", "arf", "linreg"]
+    report = run_adaptation(scenario, [m for m in methods if m.key in ("hat", "linreg")],
+                            window=250)
+    for result in report.results:
+        assert result.error is None
+        assert result.mae is not None
+        assert 0 < result.mae < 5
+    table = markdown(report)
+    assert "| method | MAE | RMSE | drift at |" in table
+    assert "River linear regression" in table
+
+
+def test_multi_class_streams_get_a_logistic_baseline_that_predicts_real_classes() -> None:
+    led = get_scenario("led").resized(3_000)
+    by_key = {m.key: m for m in default_methods(fast_settings(), led)}
+    assert by_key["logreg"].name == "River logistic regression (one-vs-rest)"
+    report = run_adaptation(led, [by_key["logreg"]], window=300)
+    (result,) = report.results
+    records = prequential(led.examples(), by_key["logreg"].build(Path(".")), warmup=led.warmup,
+                          label_delay=led.label_delay)
+    predicted = {r.predicted for r in records}
+    assert predicted <= set(range(10))
+    assert len(predicted) == 10
+    # A plain noisy display before the first drift: three digits in four are read right.
+    assert result.recoveries[0].before is not None
+    assert result.recoveries[0].before > 0.6
+    binary = {m.key: m.name for m in default_methods(fast_settings(), get_scenario("sea"))}
+    assert binary["logreg"] == "River logistic regression"
+
+
+class Broken:
+    """A learner that fails half-way through the stream."""
+
+    version = None
+    train_cpu_s = 0.0
+
+    def warm_up(self, examples: Sequence[Example]) -> None:
+        pass
+
+    def predict(self, index: int, features: Any) -> Any:
+        if index >= 300:
+            raise IndexError("tuple index out of range")
+        return 0
+
+    def learn(self, index: int, features: Any, label: Any) -> None:
+        pass
+
+
+def broken(_workdir: Path) -> Broken:
+    return Broken()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_method_that_fails_keeps_its_row_and_the_others_results(jobs: int,
+                                                                   tmp_path: Path) -> None:
+    from driftloop.lab.learners import Method
+
+    scenario = get_scenario("recurring").resized(1_000)
+    methods = [Method("broken", "broken learner", broken),
+               *(m for m in default_methods(fast_settings(), scenario) if m.key == "hat")]
+    report = run_adaptation(scenario, methods, window=200, jobs=jobs)
+    failed, tree = report.results
+    assert failed.error == "IndexError: tuple index out of range"
+    assert failed.accuracy is None
+    assert tree.error is None
+    assert tree.accuracy is not None
+    rows = summary_rows(report)
+    assert rows[0][:2] == ["broken learner", "failed: IndexError: tuple index out of range"]
+    assert len(rows[0]) == len(rows[1])
+    assert to_json(report)["results"][0]["error"] == failed.error
+    plot_accuracy(report, tmp_path / "plot.png", size=(700, 350))
+
+
+def test_every_row_shows_the_cpu_seconds_spent_training_per_thousand_events() -> None:
+    scenario = get_scenario("abrupt").resized(2_000, warmup=300, label_delay=20)
+    methods = [m for m in default_methods(fast_settings(), scenario, period=500)
+               if m.key in ("initial", "periodic", "hat")]
+    report = run_adaptation(scenario, methods, window=200)
+    initial, periodic, tree = report.results
+    assert initial.train_cpu_s == 0.0  # the warm-up's training is not counted
+    assert periodic.train_cpu_s is not None
+    assert periodic.train_cpu_s > 0
+    assert tree.train_cpu_s is not None
+    assert tree.train_cpu_s > 0
+    assert periodic.events == tree.events == 1_700
+    assert periodic.cpu_per_1k == pytest.approx(1_000 * periodic.train_cpu_s / 1_700)
+    column = HEADERS.index("train CPU s / 1k events")
+    rows = summary_rows(report)
+    first_rows = [rows[0], rows[2], rows[4]]
+    assert [r[column] for r in first_rows] == [
+        "0.00", f"{periodic.cpu_per_1k:.2f}", f"{tree.cpu_per_1k:.2f}"]
+    assert "train CPU s / 1k events" in markdown(report)
+    data = to_json(report)["results"]
+    assert [r["train_cpu_s_per_1k_events"] for r in data] == [
+        0.0, periodic.cpu_per_1k, tree.cpu_per_1k]
+
+
+def test_bench_command_scores_a_regression_by_mae(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "driftloop.cli", "bench", "adaptation",
+         "--scenario", "friedman", "--length", "1500", "--method", "linreg",
+         "--window", "250", "--out-dir", str(tmp_path), "--no-system"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "River linear regression" in result.stdout
+    data = json.loads((tmp_path / "adaptation-friedman.json").read_text())
+    assert data["score"] == "MAE"
+    (linear,) = data["results"]
+    assert linear["accuracy"] is None
+    assert linear["mae"] > 0
+    assert linear["rmse"] >= linear["mae"]
+    assert linear["train_cpu_s_per_1k_events"] > 0
+    assert "| method | MAE | RMSE |" in (tmp_path / "adaptation-friedman.md").read_text()
