@@ -16,7 +16,6 @@ child that dies on its own ends the demo with 1, its log tail on the terminal.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -315,8 +314,7 @@ class Demo:
         tracker = watcher.tracker
         parts = [f"v{tracker.champion}" if tracker.champion else "v1"]
         if tracker.accuracy is not None:
-            parts.append(f"accuracy {100 * tracker.accuracy.value:.1f}% "
-                         f"(last {tracker.accuracy.rows} labels)")
+            parts.append(f"{tracker.accuracy.describe()} (last {tracker.accuracy.rows} labels)")
         return " · ".join(parts)
 
     def _answered(self, loop: LocalLoop, result: DemoResult) -> int:
@@ -346,16 +344,21 @@ class Demo:
             return
         measured = evaluate_system(run.predictions, self.scenario,
                                    window=min(500, max(50, self.scenario.length // 40)))
-        accuracy = measured.accuracy or math.nan
+        regression = self.scenario.task == "regression"
+
+        def show(x: float | None) -> str:
+            if x is None:
+                return "-"
+            return f"{x:.3f}" if regression else f"{100 * x:.1f}%"
+
+        score = (f"MAE over the stream {show(measured.mae)} (RMSE {show(measured.rmse)})"
+                 if regression else f"accuracy over the stream {show(measured.accuracy)}")
         versions = sorted({v for *_, v in run.predictions})
-        self.say(f"accuracy over the stream {100 * accuracy:.1f}%, served by "
-                 + ", ".join(f"v{v}" for v in versions), "bold")
+        self.say(f"{score}, served by " + ", ".join(f"v{v}" for v in versions), "bold")
         for r in measured.recoveries:
-            def pct(x: float | None) -> str:
-                return "-" if x is None else f"{100 * x:.1f}%"
             new = "-" if r.new_model is None else f"{r.new_model:,} events"
-            self.say(f"drift at {r.drift.index:,}: before {pct(r.before)}, worst window "
-                     f"{pct(r.dip)}, settled {pct(r.after)}; new model after {new}")
+            self.say(f"drift at {r.drift.index:,}: before {show(r.before)}, worst window "
+                     f"{show(r.dip)}, settled {show(r.after)}; new model after {new}")
 
     def _model_name(self, loop: LocalLoop) -> str:
         """The scenario's name, or a run-unique one when the database already knows it."""

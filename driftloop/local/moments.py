@@ -6,9 +6,12 @@ whose data drifted by Evidently's verdict alone is shown once per model version,
 information), *retraining* (a run in the registry started, and how it ended),
 *promoted vN* (a ``ModelPromoted``), and *accuracy recovered* (after a drift and a
 promotion, the accuracy of the newest labelled examples is back within ``tolerance`` of the
-level it had before the drift). :class:`LoopWatcher` feeds it: a thread follows the drift and
-model-updates topics (its own consumer, no group, from the beginning), and :meth:`poll` reads
-the runs and the windowed accuracy from the database.
+level it had before the drift). For a regression model the score is the MAE instead (lower
+is better; recovered when it is at most ``tolerance`` as a share above its level before the
+drift), and every message says MAE where a classifier's says accuracy.
+:class:`LoopWatcher` feeds it: a thread follows the drift and model-updates topics (its own
+consumer, no group, from the beginning), and :meth:`poll` reads the runs and the windowed
+accuracy (or MAE) from the database.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy import select
 
+from retrain.dataset import infer_task
 from retrain.runs import RunInfo, RunStore
 from streams.codec import Decoder
 from streams.db import Database
@@ -58,13 +62,31 @@ class Moment:
     version: int | None = None
 
 
+Metric = Literal["accuracy", "mae"]
+
+
 @dataclass(frozen=True)
 class Accuracy:
-    """Share of correct predictions among the newest ``rows`` labelled examples."""
+    """How right the newest ``rows`` labelled examples were: the share of correct predictions,
+    or for a regression model (``metric="mae"``) their mean absolute error."""
 
     value: float
     rows: int
     at: datetime
+    metric: Metric = "accuracy"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric == "accuracy"
+
+    def show(self, value: float | None = None) -> str:
+        """``value`` (this one by default) as "93.0%", or "1.470" for an MAE."""
+        v = self.value if value is None else value
+        return f"{100 * v:.1f}%" if self.metric == "accuracy" else f"{v:.3f}"
+
+    def describe(self) -> str:
+        """"accuracy 93.0%" or "MAE 1.470"."""
+        return f"accuracy {self.show()}" if self.metric == "accuracy" else f"MAE {self.show()}"
 
 
 @dataclass
@@ -120,13 +142,16 @@ class KeyMoments:
             return []
         self.drifting = True
         self.promoted_since_drift = False
-        self.level = max(self._recent) if self._recent else None
+        best = max if self.accuracy is None or self.accuracy.higher_is_better else min
+        self.level = best(self._recent) if self._recent else None
         self.lowest = self.accuracy.value if self.accuracy is not None else None
         return [Moment("drift", text, at, self.champion)]
 
     def _report(self, report: DriftReport) -> list[Moment]:
         score = report.performance.get("accuracy")
-        tail = f", window accuracy {100 * score:.1f}%" if score is not None else ""
+        mae = report.performance.get("mae")
+        tail = (f", window accuracy {100 * score:.1f}%" if score is not None
+                else f", window MAE {mae:.3f}" if mae is not None else "")
         if report.alarms:
             return self._drift(f"drift detected in window {report.window_id} (detectors "
                                f"{', '.join(report.alarms)}{tail})", report.timestamp)
@@ -180,29 +205,49 @@ class KeyMoments:
             while len(self._recent) > self.history:
                 self._recent.popleft()
             return []
-        self.lowest = value.value if self.lowest is None else min(self.lowest, value.value)
-        target = self.level - self.tolerance if self.level is not None else None
-        if not self.promoted_since_drift or target is None or value.value < target:
+        up = value.higher_is_better
+        worst = min if up else max
+        self.lowest = value.value if self.lowest is None else worst(self.lowest, value.value)
+        if not self.promoted_since_drift or self.level is None:
+            return []
+        if up and value.value < self.level - self.tolerance:
+            return []
+        if not up and value.value > self.level * (1 + self.tolerance):
             return []
         self.drifting = False
         self._recent.clear()
         self._recent.append(value.value)
-        text = (f"accuracy recovered: {100 * value.value:.1f}% over the last {value.rows} "
-                f"labels (before the drift {100 * self.level:.1f}%, lowest "  # type: ignore[operator]
-                f"{100 * (self.lowest or 0):.1f}%)")
+        name = "accuracy" if up else "MAE"
+        text = (f"{name} recovered: {value.show()} over the last {value.rows} labels (before "
+                f"the drift {value.show(self.level)}, "
+                f"{'lowest' if up else 'highest'} {value.show(self.lowest)})")
         return [Moment("recovered", text, value.at, self.champion)]
 
 
-def windowed_accuracy(db: Database, model: str, rows: int) -> tuple[float, int] | None:
-    """Accuracy of the newest ``rows`` labelled examples served by a trained model."""
+def window_score(pairs: Sequence[tuple[Any, Any]]) -> tuple[float, int, Metric] | None:
+    """Accuracy of ``(predicted, label)`` pairs, or their MAE when the labels are quantities
+    (the trainer's own rule, :func:`retrain.dataset.infer_task`); pairs without a numeric
+    prediction are left out of an MAE."""
+    if not pairs:
+        return None
+    if infer_task([y for _, y in pairs]) == "classification":
+        return sum(p == y for p, y in pairs) / len(pairs), len(pairs), "accuracy"
+    errors = [abs(float(p) - float(y)) for p, y in pairs
+              if isinstance(p, int | float) and not isinstance(p, bool)]
+    if not errors:
+        return None
+    return sum(errors) / len(errors), len(errors), "mae"
+
+
+def windowed_accuracy(db: Database, model: str, rows: int) -> tuple[float, int, Metric] | None:
+    """:func:`window_score` of the newest ``rows`` labelled examples served by a trained
+    model."""
     stmt = (select(ExampleRow.predicted, ExampleRow.label)
             .where(ExampleRow.model == model, ExampleRow.model_version > 0)
             .order_by(ExampleRow.id.desc()).limit(rows))
     with db.session() as session:
         pairs = session.execute(stmt).all()
-    if not pairs:
-        return None
-    return sum(p == y for p, y in pairs) / len(pairs), len(pairs)
+    return window_score([(p, y) for p, y in pairs])
 
 
 class LoopWatcher:
@@ -265,7 +310,8 @@ class LoopWatcher:
             log.warning("cannot read the loop's database: %s", exc)
             return found
         if measured is not None:
-            found += self.tracker.update(Accuracy(*measured, self._clock())).moments
+            value, rows, metric = measured
+            found += self.tracker.update(Accuracy(value, rows, self._clock(), metric)).moments
         return found
 
     def of_type(self, kind: type[Any]) -> list[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from driftloop.local.moments import Accuracy, KeyMoments
+from driftloop.local.moments import Accuracy, KeyMoments, window_score
 from retrain.runs import RunInfo
 from streams.events import DriftReport, ModelPromoted, RetrainRequested
 
@@ -73,3 +73,30 @@ def test_reports_rejections_and_other_models() -> None:
     assert drift.text == "drift detected in window w0 (detectors adwin, window accuracy 60.0%)"
     [rejected] = t.update(_run(3, "succeeded", "rejected", 3)).moments
     assert rejected.text == "challenger v3 rejected: does not beat the champion"
+
+
+def test_a_regression_model_is_followed_by_its_mae() -> None:
+    t = KeyMoments("m", tolerance=0.1, min_rows=100)
+    for s, value in enumerate([1.6, 1.5, 1.55]):
+        t.update(Accuracy(value, 500, _at(s), "mae"))
+    assert t.accuracy is not None
+    assert t.accuracy.describe() == "MAE 1.550"
+    request = RetrainRequested(event_id="r1", model="m", champion_version=1,
+                               reasons=("detector:adwin",), timestamp=_at(4))
+    t.update(request)
+    assert t.level == 1.5, "the best level before the drift is the lowest MAE"
+    t.update(Accuracy(4.0, 500, _at(5), "mae"))
+    promoted = ModelPromoted(event_id="p2", model="m", version=2, previous_version=1,
+                             artifact_uri="file:///a", sha256=SHA, reason="request: better",
+                             timestamp=_at(7))
+    t.update(promoted)
+    assert _kinds(t.update(Accuracy(1.7, 500, _at(8), "mae"))) == [], "above 1.5 * 1.1"
+    [recovered] = t.update(Accuracy(1.6, 500, _at(9), "mae")).moments
+    assert recovered.text == ("MAE recovered: 1.600 over the last 500 labels (before the "
+                              "drift 1.500, highest 4.000)")
+
+
+def test_the_window_score_is_an_mae_when_the_labels_are_quantities() -> None:
+    assert window_score([(1, 1), (0, 1), ("a", "a"), ("b", "a")]) == (0.5, 4, "accuracy")
+    assert window_score([(1.5, 1.0), (2.0, 3.0), (None, 2.5)]) == (0.75, 2, "mae")
+    assert window_score([]) is None
