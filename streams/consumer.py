@@ -36,6 +36,7 @@ from streams.errors import (
     EventError,
     HandlingError,
     ProduceError,
+    StoreAccessError,
 )
 from streams.kafka_errors import broker_error
 from streams.metrics import DEAD_LETTERS, EVENTS_CONSUMED
@@ -131,7 +132,8 @@ class ConsumerLoop(Generic[E]):
       the header ``dl-truncated`` giving the original size; offsets are committed only after
       every dead letter of the batch is acknowledged.
 
-    Only an access error (authentication, authorization) ends ``run()``: it is fatal.
+    Only an access error (the broker's or the database's: credentials, rights) ends ``run()``:
+    it is fatal.
     """
 
     def __init__(
@@ -333,7 +335,7 @@ class ConsumerLoop(Generic[E]):
             self._producer.flush()  # a message it produced and the broker refused is its failure
             return batch.rejected
         except DriftloopError as exc:
-            if exc.transient or isinstance(exc, BrokerAccessError):
+            if exc.transient or isinstance(exc, BrokerAccessError | StoreAccessError):
                 raise
             failure: Exception = exc
         except Exception as exc:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from streams.errors import StoreError
+from streams.errors import StoreAccessError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,15 @@ _TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutE
 
 
 def store_error(exc: Exception, what: str = "database error") -> StoreError:
-    """``exc`` from the database or its driver as a StoreError that says if it is transient."""
-    transient = isinstance(exc, _TRANSIENT)
-    return StoreError(f"{what}: {exc.__class__.__name__}: {exc}", transient=transient)
+    """``exc`` from the database or its driver as a StoreError that says if it is transient.
+
+    A server that answers but refuses our settings (:func:`refuses_access`) is a
+    StoreAccessError, which a process does not wait out.
+    """
+    message = f"{what}: {exc.__class__.__name__}: {exc}"
+    if isinstance(exc, OperationalError) and refuses_access(exc):
+        return StoreAccessError(message)
+    return StoreError(message, transient=isinstance(exc, _TRANSIENT))
 
 
 class Base(DeclarativeBase):

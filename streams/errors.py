@@ -16,6 +16,7 @@ Every error driftloop raises on purpose derives from :class:`DriftloopError`::
     │   ├── CommitError        offsets could not be committed (e.g. after a rebalance)
     │   └── BrokerAccessError  authentication or authorization refused: fatal, never retried
     ├── StoreError             the database refused or could not be reached
+    │   └── StoreAccessError   the database refused our role, password or database: fatal
     ├── ArtifactError          a model artifact is missing, corrupt or tampered with
     ├── RegistryError          the model registry refused an operation
     └── TrainingError          a training run failed (exception, NaN loss, no data)
@@ -119,6 +120,12 @@ class StoreError(DriftloopError):
     """
 
     transient = True
+
+
+class StoreAccessError(StoreError):
+    """The database runs but refuses these settings (password, role, database); no retry helps."""
+
+    transient = False
 
 
 class ArtifactError(DriftloopError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka import KafkaAdminClient, KafkaProducer
@@ -12,7 +13,7 @@ from kafka.admin import NewTopic
 
 from streams.codec import Decoder, encode
 from streams.consumer import Batch, ConsumerLoop
-from streams.errors import SchemaError, StoreError
+from streams.errors import SchemaError, StoreAccessError, StoreError
 from streams.events import InferenceRequest
 from streams.producer import Producer
 from streams.topics import Topic
@@ -214,6 +215,25 @@ def test_a_dead_letter_the_broker_refuses_is_sent_again_truncated(
     assert len(dead) == 1
     assert dict(dead[0].headers)["dl-truncated"] == str(len(payload)).encode()
     assert payload.startswith(dead[0].value)
+
+
+def test_a_database_that_refuses_our_settings_stops_the_loop(deployment: Deployment) -> None:
+    requests = deployment.names(Topic.REQUESTS)
+    produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(3)])
+
+    def refused(batch: Batch[InferenceRequest]) -> None:
+        raise StoreAccessError('FATAL: password authentication failed for user "driftloop"')
+
+    loop = _loop(deployment, refused)
+    with pytest.raises(StoreAccessError):
+        _drain(loop, until=3)
+    loop.close()
+    assert sum(loop.stats.dead_lettered.values()) == 0, "no message is blamed for it"
+    again = Collect()
+    loop = _loop(deployment, again)
+    _drain(loop, until=3)
+    loop.close()
+    assert sorted(again.seen) == ["r0", "r1", "r2"], "nothing was committed"
 
 
 def test_transient_store_errors_are_retried_on_the_same_batch(deployment: Deployment) -> None:

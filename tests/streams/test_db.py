@@ -1,0 +1,46 @@
+"""Database errors say what to do about them: wait out an outage, stop on refused settings,
+dead-letter what the database refuses as data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from streams.db import Database
+from streams.errors import StoreAccessError, StoreError
+
+
+def test_a_database_that_refuses_our_settings_is_an_access_error() -> None:
+    server = os.environ.get("DRIFTLOOP_TEST_POSTGRES_URL")
+    if not server:
+        if os.environ.get("CI"):
+            pytest.fail("DRIFTLOOP_TEST_POSTGRES_URL must be set under CI")
+        pytest.skip("PostgreSQL not configured (set DRIFTLOOP_TEST_POSTGRES_URL)")
+    db = Database(server.rsplit("/", 1)[0] + "/no_such_database_here")
+    with pytest.raises(StoreAccessError) as refused, db.session() as session:
+        session.execute(text("SELECT 1"))
+    assert not refused.value.transient
+    assert "does not exist" in str(refused.value)
+    db.dispose()
+
+
+def test_an_unreachable_database_is_transient() -> None:
+    db = Database("postgresql+psycopg://nobody@127.0.0.1:1/nothing?connect_timeout=2")
+    with pytest.raises(StoreError) as down, db.session() as session:
+        session.execute(text("SELECT 1"))
+    assert down.value.transient
+    assert not isinstance(down.value, StoreAccessError)
+    db.dispose()
+
+
+def test_a_value_the_database_cannot_hold_is_not_transient(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/values.db")
+    with db.session() as session:
+        session.execute(text("CREATE TABLE t (v INTEGER)"))
+    with pytest.raises(StoreError) as refused, db.session() as session:
+        session.execute(text("INSERT INTO t VALUES (:v)"), {"v": 2**70})
+    assert not refused.value.transient
+    db.dispose()
