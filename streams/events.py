@@ -31,14 +31,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     StrictBool,
     StrictStr,
     model_validator,
 )
+from pydantic_core import core_schema
 
 SCHEMA_VERSION = 1
 
@@ -74,6 +76,7 @@ _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _timestamp(value: object) -> datetime:
+    """The Python side of :class:`_Timestamp` (events built in code, rows read back)."""
     if isinstance(value, str):
         if not _TIMESTAMP_RE.fullmatch(value):
             raise ValueError(
@@ -90,23 +93,67 @@ def _timestamp(value: object) -> datetime:
     raise ValueError("timestamp must be an RFC 3339 string")
 
 
-def _whole(value: object) -> object:
-    """An integral float (``3.0``) as the integer it is; JSON Schema counts it as one."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+class _Timestamp:
+    """An aware datetime; on the wire a string of the timestamp pattern.
+
+    JSON is checked against the pattern and parsed by pydantic-core itself (no Python call
+    per event: decoding is the consumers' hot path); values built in Python go through
+    :func:`_timestamp`.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        parsed = core_schema.datetime_schema(tz_constraint="aware", strict=False)
+        wire = core_schema.chain_schema([
+            core_schema.str_schema(pattern=f"^{_TIMESTAMP}$", strict=True), parsed])
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.custom_error_schema(
+                wire, custom_error_type="timestamp", custom_error_message=(
+                    "Input should be an RFC 3339 timestamp with 'T' and an offset, a real "
+                    "date in the years 1970-2199, e.g. 2026-05-01T10:00:00Z")),
+            python_schema=core_schema.no_info_before_validator_function(_timestamp, parsed),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _core: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time",
+                "pattern": f"^{_TIMESTAMP}(?![\\s\\S])"}
 
 
-Timestamp = Annotated[
-    datetime,
-    BeforeValidator(_timestamp),
-    Field(json_schema_extra={"type": "string", "format": "date-time",
-                             "pattern": f"^{_TIMESTAMP}(?![\\s\\S])"}),
-]
-Version = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX), BeforeValidator(_whole)]
-Count = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX), BeforeValidator(_whole)]
-PositiveVersion = Annotated[int, Field(strict=True, ge=1, le=INT32_MAX),
-                            BeforeValidator(_whole)]
+class _Integer:
+    """An integer in ``[ge, le]``; also written as a number with no fractional part (``3.0``),
+    which JSON Schema counts as an integer. Never a string or a boolean. Checked by
+    pydantic-core alone."""
+
+    def __init__(self, ge: int, le: int) -> None:
+        self.ge, self.le = ge, le
+
+    def __get_pydantic_core_schema__(
+        self, _source: Any, _handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        exact = core_schema.int_schema(strict=True, ge=self.ge, le=self.le)
+        whole = core_schema.chain_schema([
+            core_schema.float_schema(strict=True, multiple_of=1.0, allow_inf_nan=False),
+            core_schema.int_schema(strict=False, ge=self.ge, le=self.le)])
+        return core_schema.union_schema([exact, whole], custom_error_type="integer_range",
+                                        custom_error_message=(
+                                            f"Input should be an integer from {self.ge} to "
+                                            f"{self.le}"))
+
+    def __get_pydantic_json_schema__(
+        self, _core: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.ge, "maximum": self.le}
+
+
+Timestamp = Annotated[datetime, _Timestamp]
+Version = Annotated[int, _Integer(0, INT32_MAX)]
+Count = Annotated[int, _Integer(0, INT32_MAX)]
+PositiveVersion = Annotated[int, _Integer(1, INT32_MAX)]
 Int64 = Annotated[int, Field(strict=True, ge=INT64_MIN, le=INT64_MAX)]
 Number = Annotated[float, Field(strict=True, ge=-FLOAT_MAX, le=FLOAT_MAX)]
 FeatureValue = StrictBool | Int64 | Number | StrictStr | None
@@ -127,13 +174,14 @@ Features = Annotated[
 Label = StrictBool | Int64 | Number | StrictStr
 
 
-def _schema_version(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("schema_version must be the number 1")
-    return _whole(value)
+class _SchemaVersion(_Integer):
+    def __get_pydantic_json_schema__(
+        self, _core: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return {"type": "integer", "const": SCHEMA_VERSION}
 
 
-SchemaVersion = Annotated[Literal[1], BeforeValidator(_schema_version)]
+SchemaVersion = Annotated[int, _SchemaVersion(SCHEMA_VERSION, SCHEMA_VERSION)]
 
 
 def new_event_id() -> str:
