@@ -205,3 +205,35 @@ def _stored(db: Database) -> int:
             )
     except Exception:  # the monitor has not created its tables yet
         return 0
+
+
+@pytest.mark.parametrize("argv", [["serve", "--model", "churn"], ["retrain"]])
+def test_serve_and_retrain_at_debug_print_no_secret(
+    sasl_env: dict[str, str], tmp_path: Path, argv: list[str],
+) -> None:
+    env = {**sasl_env, "DRIFTLOOP_HOME": str(tmp_path)}
+    code, output = _run([sys.executable, "-m", "driftloop.cli", "topics", "create"], env)
+    assert code == 0, output
+    log = tmp_path / "process.out"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "driftloop.cli", *argv],  # noqa: S603
+                                   env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "SaslAuthenticate" not in log.read_text():
+            assert process.poll() is None, log.read_text()[-5000:]
+            time.sleep(0.5)
+        time.sleep(5)  # connections, a group join (retrain), fetches
+        assert process.poll() is None, log.read_text()[-5000:]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    output = log.read_text()
+    _assert_clean(output)
+    assert "SaslAuthenticate" in output
+    if argv[0] == "retrain":  # serve joins its group only once it has a model
+        assert '"logger": "kafka.coordinator' in output, "it joined its consumer group"
