@@ -5,6 +5,8 @@ ends up calling. A run
 
 1. claims the model (a second run of the same model at the same time is recorded as skipped),
 2. builds the dataset from the stored labelled examples (too few: the run fails),
+   and, on a drift request, promotes an archived version again when it beats the champion on
+   the held-out slice, and stops there (:mod:`retrain.reuse`),
 3. chooses where the weights begin (fine-tuned from the champion or a checkpoint, or from
    scratch: :mod:`retrain.start`), allocates the next version as a candidate and lets the
    trainer write its artifact,
@@ -34,12 +36,13 @@ from retrain.dataset import Dataset, DatasetPlan, Example, Split, Task, build_da
 from retrain.decision import Decision, Evaluation, decide, promotion_metric
 from retrain.metrics import label_key
 from retrain.registry import Registry, VersionInfo
+from retrain.reuse import candidates, pick
 from retrain.runs import RunStore
 from retrain.scoring import score
 from retrain.start import Start, champion_predates, checkpoint_folder, choose_start, start_from
 from retrain.trainer import EpochReport, Trainer, TrainingJob
 from streams.artifacts import ORIGIN, Artifact, Origin, artifact_path, load_artifact
-from streams.errors import ArtifactError, DriftloopError, SchemaError, TrainingError
+from streams.errors import ArtifactError, DriftloopError, RegistryError, SchemaError, TrainingError
 from streams.events import ModelPromoted
 from streams.nn import pick_device
 from streams.settings import RetrainSettings
@@ -118,6 +121,8 @@ def examples_of(rows: list[ExampleRow]) -> list[Example]:
 
 #: Triggers whose runs date a drift in the champion's errors (others inherit the concept).
 DETECTING_TRIGGERS = frozenset({"request"})
+#: Triggers whose runs first try to promote an archived version again (see :mod:`retrain.reuse`).
+REUSING_TRIGGERS = frozenset({"request"})
 #: Most examples the champion is scored on to date a drift.
 ERROR_STREAM_LIMIT = 20_000
 
@@ -325,6 +330,9 @@ class Retrainer:
         )
         self.registry.ensure_model(model, dataset.task)
         champion = self.registry.champion(model)
+        reused = self._reuse(model, trigger, run_id, dataset, champion, journal)
+        if reused is not None:
+            return reused
         data_lineage = dataset.lineage()
         if data_lineage.get("concept") is not None:
             data_lineage["concept"]["found_by"] = concept.record()
@@ -381,6 +389,52 @@ class Retrainer:
         log.info("retraining finished", extra={"model": model, "version": version,
                                                 "decision": verdict})
         return RunOutcome(run_id, "succeeded", verdict, version, decision.reason, event)
+
+    def _reuse(
+        self, model: str, trigger: Trigger, run_id: int, dataset: Dataset,
+        champion: VersionInfo | None, journal: Journal,
+    ) -> RunOutcome | None:
+        """Promote the archived version that beats the champion on the holdout (the newest
+        examples, since the drift when the run dated it), before any training (see
+        :mod:`retrain.reuse`); None when none does: the run trains."""
+        if trigger.kind not in REUSING_TRIGGERS or champion is None:
+            return None
+        archived = candidates(self.registry.versions(model), self.settings.reuse_candidates)
+        if not archived:
+            return None
+        device = pick_device(self.settings.device)
+        metric = promotion_metric(dataset.task, self.settings.promotion_metric)
+        theirs, error = self._score_champion(champion, dataset, metric, device)
+        if theirs is None:
+            journal.write(f"reuse: not tried, the champion cannot be scored ({error})")
+            return None
+        journal.write(f"reuse: on the holdout of {len(dataset.holdout)}, champion "
+                      f"v{champion.version}: {dict(theirs.metrics)}")
+        scored = []
+        for version in archived:
+            evaluation, error = self._score_champion(version, dataset, metric, device)
+            journal.write(f"reuse: archived v{version.version}: "
+                          f"{dict(evaluation.metrics) if evaluation else error}")
+            if evaluation is not None:
+                scored.append((version.version, evaluation))
+        found = pick(scored, theirs, task=dataset.task, metric=metric,
+                     margin=self.settings.promotion_margin)
+        if found is None:
+            journal.write("reuse: no archived version beats the champion; training")
+            return None
+        try:
+            event = self.registry.promote(model, found.version, actor=ACTOR,
+                                          reason=f"{trigger.kind}: {found.reason()}")
+        except RegistryError as exc:  # refused before anything changed: train as usual
+            journal.write(f"reuse: v{found.version} cannot be promoted ({exc}); training")
+            return None
+        journal.write(found.reason())
+        self._publish(journal)
+        self.runs.finish(run_id, status="succeeded", decision="reused", version=found.version,
+                         metrics={"holdout": found.decision.record()}, log=journal.text())
+        log.info("reused an archived version", extra={"model": model,
+                                                       "version": found.version})
+        return RunOutcome(run_id, "succeeded", "reused", found.version, found.reason(), event)
 
     def _start(
         self, model: str, trigger: Trigger, concept: Concept, dataset: Dataset,

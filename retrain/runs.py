@@ -3,7 +3,8 @@
 A run starts by inserting a ``running`` row; a partial unique index lets only one run of a
 model be ``running``, so a second trigger for a model already in training is recorded as
 ``skipped`` with the run it collided with. Every run ends ``succeeded`` (with the decision:
-``promoted`` or ``rejected``), ``failed`` (with the error) or ``skipped``, with its timings,
+``promoted``, ``rejected``, or ``reused`` when an archived version was promoted again
+without training), ``failed`` (with the error) or ``skipped``, with its timings,
 device, metrics and log.
 
 A ``RetrainRequested`` is stored (idempotently, by its event id) before the consumer commits

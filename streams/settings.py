@@ -377,6 +377,15 @@ class RetrainSettings(_Section):
         "streams/artifacts.py), e.g. {\"churn\": \"/models/churn-pretrained\"}. Also the start "
         "of a model's first fine-tuning run, before it has a champion.",
     )
+    reuse_candidates: int = Field(
+        3, ge=0,
+        description="On a drift request, this many of the newest archived versions (former "
+        "champions; never refused or rolled-back ones) are scored next to the champion, before "
+        "any training, on the holdout a challenger would be judged on (the newest holdout_share "
+        "of the examples since the drift when the run dates it); one that beats the champion "
+        "by more than promotion_margin is promoted again at once ('reused vN') and nothing is "
+        "trained. 0 disables reuse.",
+    )
 
 
 class DashboardSettings(_Section):
