@@ -8,7 +8,8 @@ here by :func:`bind` when the retrain process starts.
 A job that a database outage cuts short (a transient ``StoreError``) does not just fail: it is
 noted, and :func:`resume`, called by the retrain process's idle work once the database
 answers, sets back what it left half-done (its run ``running``, its request claimed) and
-queues it again. A scheduled run is not queued again: its schedule fires again anyway.
+queues it again. A scheduled run is not queued again: its schedule fires again anyway; nor is
+a refresh: the cadence queues it again while it is due.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from retrain.refresh import TRIGGER, Refreshes
 from retrain.runner import Retrainer, Trigger
 from retrain.runs import OUTAGE
 from streams.errors import StoreError
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 RUN_REQUEST = "retrain.jobs:run_request"
 RUN_SCHEDULE = "retrain.jobs:run_schedule"
 RUN_FOLLOWUP = "retrain.jobs:run_followup"
+RUN_REFRESH = "retrain.jobs:run_refresh"
 
 _lock = threading.Lock()
 _retrainer: Retrainer | None = None
@@ -43,7 +46,7 @@ _retrainer: Retrainer | None = None
 class Interrupted:
     """A job a database outage cut short: a request's (``key`` is its event id) or a model's."""
 
-    kind: Literal["request", "schedule", "follow-up"]
+    kind: Literal["request", "schedule", "follow-up", "refresh"]
     key: str
 
 
@@ -111,6 +114,18 @@ def run_followup(model: str) -> None:
     if retrainer is not None:
         with _job(Interrupted("follow-up", model)):
             retrainer.run(model, Trigger("follow-up"))
+
+
+def run_refresh(model: str) -> None:
+    """A label-driven refresh of ``model``, unless a drift request waits or it is no longer
+    due (see :mod:`retrain.refresh`); one cut short is not queued again here: the cadence
+    queues it again while it is due."""
+    retrainer = _bound()
+    if retrainer is not None:
+        with _job(Interrupted("refresh", model)):
+            refreshes = Refreshes(retrainer.settings.refresh_every_labels, retrainer.registry,
+                                  retrainer.runs, queue=lambda _: False)
+            refreshes.run(lambda name: retrainer.run(name, Trigger(TRIGGER)), model)
 
 
 def resume(runs: RunStore, registry: Registry, scheduler: RetrainScheduler) -> int:

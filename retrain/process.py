@@ -14,7 +14,8 @@ drift and model-updates topics:
 
 A request whose drift is dated but has too few labels since is queued again a little later
 (see :meth:`retrain.runner.Retrainer.run_request`); while idle the process also queues the
-follow-up runs after a drift (:mod:`retrain.followups`).
+follow-up runs after a drift (:mod:`retrain.followups`) and the label-driven refreshes
+(:mod:`retrain.refresh`).
 
 Assumes one retrain process per database (the start-up recovery treats every ``running`` run
 as orphaned).
@@ -31,6 +32,7 @@ from typing import Any
 from retrain import jobs
 from retrain.followups import FollowUps
 from retrain.publisher import UpdatePublisher
+from retrain.refresh import Refreshes
 from retrain.registry import Registry
 from retrain.rollback import AutoRollback
 from retrain.runner import Retrainer
@@ -171,6 +173,8 @@ def run_retrain(
                                                                    delay_s=delay),
     )
     followups = FollowUps(settings.retrain, registry, runs, scheduler.add_followup)
+    refreshes = Refreshes(settings.retrain.refresh_every_labels, registry, runs,
+                          scheduler.add_refresh, scheduler.followup_queued)
     loop: ConsumerLoop[Any] | None = None
     try:
         jobs.bind(retrainer)
@@ -192,6 +196,7 @@ def run_retrain(
                 if time.monotonic() - last_followup >= FOLLOWUP_EVERY_S:
                     last_followup = time.monotonic()
                     followups.check()
+                    refreshes.check()
                 jobs.resume(runs, registry, scheduler)  # jobs an outage cut short
             except (BrokerError, StoreError) as exc:  # the outbox and the store keep the work
                 gate.failed(exc)

@@ -200,13 +200,19 @@ class Retrainer:
 
         When the drift it reports is dated but fewer than ``min_examples`` labelled examples
         have arrived since, the request goes back to pending and ``defer`` queues it again
-        (also None), for at most ``drift_wait_s`` after it was made.
+        (also None), for at most ``drift_wait_s`` after it was made. So it does while another
+        run of the model (a refresh) is in progress, instead of being skipped.
         """
         request = self.runs.claim_request(event_id)
         if request is None:
             log.info("retrain request already handled", extra={"request": event_id})
             return None
         trigger = Trigger("request", event_id, request.reasons, request.evidence)
+        if self._defer is not None and self.runs.running(request.model) is not None:
+            # Another run (a refresh, a follow-up) holds the model: this one comes next.
+            self.runs.release_request(event_id)
+            self._defer(event_id, request.model, self.settings.drift_retry_s)
+            return None
         examples = self.examples(request.model)
         if self._defer is not None and self._waits(request.model, trigger, examples,
                                                    request.requested_at):

@@ -10,7 +10,9 @@ registry's run lock (see :mod:`retrain.runs`) keeps it to one run per model.
 Job ids: ``schedule:<model>`` for a model's schedule and ``request:<event_id>`` for the
 one-off job of a ``RetrainRequested``, so a replayed request cannot add a second job while the
 first is pending (and the request's claim stops it from being trained twice after that);
-``followup:<model>`` for a follow-up run after a drift (see :mod:`retrain.concept`).
+``followup:<model>`` for a follow-up run after a drift (see :mod:`retrain.concept`);
+``refresh:<model>`` for a label-driven refresh (see :mod:`retrain.refresh`), so a model has at
+most one refresh queued.
 
 The job store's database errors come out as :class:`~streams.errors.StoreError` (transient when
 the database is unreachable), so a request that arrives during an outage is retried by the
@@ -26,14 +28,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import ConflictingIdError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
-from retrain.jobs import RUN_FOLLOWUP, RUN_REQUEST, RUN_SCHEDULE
+from retrain.jobs import RUN_FOLLOWUP, RUN_REFRESH, RUN_REQUEST, RUN_SCHEDULE
 from retrain.tables import JOBS_TABLE
 from streams.db import Database, store_error
 from streams.errors import ConfigError
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 SCHEDULE_PREFIX = "schedule:"
 REQUEST_PREFIX = "request:"
 FOLLOWUP_PREFIX = "followup:"
+REFRESH_PREFIX = "refresh:"
 
 
 def schedule_specs(
@@ -98,12 +101,16 @@ class RetrainScheduler:
             timezone=UTC,
         )
 
-    def start(self) -> None:
-        """Start the scheduler (a second call, after a first that failed, starts it again)."""
+    def start(self, *, paused: bool = False) -> None:
+        """Start the scheduler (a second call, after a first that failed, starts it again);
+        ``paused``: jobs are stored but none runs until :meth:`resume`."""
         if self._scheduler.running:
             return
         with _job_store():
-            self._scheduler.start()
+            self._scheduler.start(paused=paused)
+
+    def resume(self) -> None:
+        self._scheduler.resume()
 
     def shutdown(self, *, wait: bool = True) -> None:
         if self._scheduler.running:
@@ -161,6 +168,32 @@ class RetrainScheduler:
         except ConflictingIdError:
             return False
         return True
+
+    def add_refresh(self, model: str) -> bool:
+        """Queue a label-driven refresh of ``model`` now; False if one is already queued."""
+        try:
+            with _job_store():
+                self._scheduler.add_job(
+                    RUN_REFRESH, "date", run_date=datetime.now(UTC), args=[model],
+                    id=f"{REFRESH_PREFIX}{model}", name=f"retrain {model} (refresh)",
+                )
+        except ConflictingIdError:
+            return False
+        return True
+
+    def cancel_refresh(self, model: str) -> bool:
+        """Remove the queued refresh of ``model``; False if none was queued."""
+        try:
+            with _job_store():
+                self._scheduler.remove_job(f"{REFRESH_PREFIX}{model}")
+        except JobLookupError:
+            return False
+        return True
+
+    def followup_queued(self, model: str) -> bool:
+        """Whether a follow-up run of ``model`` is queued and not yet started."""
+        with _job_store():
+            return self._scheduler.get_job(f"{FOLLOWUP_PREFIX}{model}") is not None
 
     def jobs(self) -> list[dict[str, Any]]:
         """id, name, trigger and next run time of every stored job."""

@@ -352,6 +352,14 @@ class RetrainSettings(_Section):
         "this many times over what the champion learnt from, until recent_examples of them "
         "fill a training set; 1 or less disables these follow-up runs.",
     )
+    refresh_every_labels: int = Field(
+        2_000, ge=0,
+        description="Refresh a model (a run of kind 'refresh': fine-tuned from its champion on "
+        "the newest recent_examples, through the usual champion/challenger gate) each time "
+        "this many labelled examples have arrived that are newer than anything a run of it has "
+        "seen. Drift requests go first: no refresh is queued or started while one waits, and "
+        "a model has at most one refresh queued or running. 0 disables these refreshes.",
+    )
     fine_tune: Literal["never", "refreshes", "unless-abrupt"] = Field(
         "refreshes",
         description="When a run starts from the champion's weights (or checkpoints[model]) "
