@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from pydantic import SecretStr
 
+import dashboard.context
 from dashboard.audit import AuditLog
 from dashboard.auth import hash_password
+from dashboard.signin import SignInDesk
 from streams.codec import Decoder
 from streams.events import Feedback
 from streams.settings import DashboardSettings, DatabaseSettings, Settings
@@ -91,6 +95,10 @@ def test_wrong_password_does_not_sign_in(monkeypatch, offline, database):
 
 
 def test_guessing_locks_the_sign_in_even_for_the_right_password(monkeypatch, offline, database):
+    # The desk's clock stands still: on the monotonic clock a slow machine takes so long per
+    # attempt that a short lock can expire between guesses (test_signin.py covers the timing).
+    monkeypatch.setattr(dashboard.context, "SignInDesk",
+                        functools.partial(SignInDesk, clock=lambda: 1_000.0))
     at = apptest.start(monkeypatch, offline, page="feedback")
     for i in range(20):
         apptest.sign_in(at, "alice", f"guess{i}")

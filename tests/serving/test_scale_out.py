@@ -77,6 +77,15 @@ def _served(port: int) -> float:
     return _metric(_metrics(port), "driftloop_serving_predictions_total")
 
 
+def _wait_until_loaded(servers: list[subprocess.Popen[bytes]], ports: list[int]) -> None:
+    """Until every server serves version 1: a loaded machine can take long to start one."""
+    deadline = time.monotonic() + 120
+    while not all(_metric(_metrics(p), "driftloop_serving_model_version") == 1 for p in ports):
+        assert all(s.poll() is None for s in servers), "a server died while starting"
+        assert time.monotonic() < deadline, "the servers did not load version 1 in 120 s"
+        time.sleep(0.5)
+
+
 def test_a_sigkilled_server_loses_no_prediction(
     broker: BrokerInfo, deployment_factory: Callable[..., Deployment], tmp_path: Path
 ) -> None:
@@ -107,6 +116,7 @@ def test_a_sigkilled_server_loses_no_prediction(
     servers = [_serve(dep, tmp_path / f"home{i}", port) for i, port in enumerate(ports)]
     client = Client(dep.settings)
     try:
+        _wait_until_loaded(servers, ports)
         start = time.monotonic()
         sent = 0
         killed_at: float | None = None
