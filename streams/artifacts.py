@@ -49,6 +49,8 @@ Matrix = npt.NDArray[np.float32]
 _CATEGORY_TYPES = frozenset({str, int, bool, type(None)})
 _BOOLEAN_TYPES = frozenset({bool})
 _NUMBER_TYPES = frozenset({int, float})
+_NONE = type(None)
+_NULL = frozenset({_NONE})
 
 
 class FeatureSpec(BaseModel):
@@ -61,10 +63,26 @@ class FeatureSpec(BaseModel):
     mean: float = 0.0
     std: float = 1.0
     categories: tuple[str, ...] = ()
+    indicator: bool = Field(
+        False, description="A numeric or boolean feature gets a 0/1 column saying it was null "
+                           "(fitted when the training rows had nulls in it)."
+    )
+    missing_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of the training rows where it was null."
+    )
+    low: float | None = Field(None, description="Smallest value in training (numeric only).")
+    high: float | None = Field(None, description="Largest value in training (numeric only).")
+    unseen_share: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Share of the training rows whose category is not one of ``categories`` "
+                    "(categories beyond ``max_categories``; nulls not counted).",
+    )
 
     @property
     def width(self) -> int:
-        return len(self.categories) if self.kind == "categorical" else 1
+        if self.kind == "categorical":
+            return len(self.categories)
+        return 2 if self.indicator else 1
 
 
 class Architecture(BaseModel):
@@ -260,8 +278,14 @@ class Preprocessor:
     """Turns feature dicts into the model's input matrix, refusing anything it cannot encode.
 
     Numeric and boolean features are standardised with the fitted mean and std; categorical
-    ones become one-hot columns, an unseen category all zeros. A missing or extra feature, a
-    value of the wrong type, or a non-finite number raises ``SchemaError``.
+    ones become one-hot columns, an unseen category all zeros. A null (the contract allows
+    one for any feature) is imputed: a numeric or boolean one with the training mean (0 once
+    standardised), followed by a 1 in its indicator column when the training rows had nulls
+    in that feature; a categorical one is all zeros. A missing or extra feature, a value of
+    the wrong type, or a non-finite number raises ``SchemaError``.
+
+    Fitting also records what training saw, for the monitor's data-quality checks: each
+    feature's share of nulls, a numeric feature's range and the share of categories left out.
     """
 
     def __init__(self, features: Sequence[FeatureSpec]) -> None:
@@ -283,23 +307,32 @@ class Preprocessor:
         for name in sorted(rows[0]):
             values = [row.get(name) for row in rows]
             present = [v for v in values if v is not None]
+            missing = 1.0 - len(present) / len(values)
             if present and all(isinstance(v, bool) for v in present):
                 nums = np.array([float(v) for v in present])
                 specs.append(FeatureSpec(name=name, kind="boolean", mean=float(nums.mean()),
-                                         std=float(nums.std()) or 1.0))
+                                         std=float(nums.std()) or 1.0, indicator=missing > 0,
+                                         missing_share=missing))
             elif present and all(isinstance(v, int | float) and not isinstance(v, bool)
                                  for v in present):
                 nums = np.array(present, dtype=np.float64)
+                if not np.isfinite(nums).all():
+                    raise SchemaError(f"feature {name!r} is not finite in the training rows")
                 specs.append(FeatureSpec(name=name, kind="numeric", mean=float(nums.mean()),
-                                         std=float(nums.std()) or 1.0))
+                                         std=float(nums.std()) or 1.0, indicator=missing > 0,
+                                         missing_share=missing, low=float(nums.min()),
+                                         high=float(nums.max())))
             else:
                 counts: dict[str, int] = {}
                 for v in present:
                     counts[str(v)] = counts.get(str(v), 0) + 1
                 top = sorted(counts, key=lambda c: (-counts[c], c))[:max_categories]
-                specs.append(
-                    FeatureSpec(name=name, kind="categorical", categories=tuple(sorted(top)))
-                )
+                kept = sum(counts[c] for c in top)
+                specs.append(FeatureSpec(
+                    name=name, kind="categorical", categories=tuple(sorted(top)),
+                    missing_share=missing,
+                    unseen_share=(len(present) - kept) / len(values),
+                ))
         return cls(specs)
 
     def check(self, features: Mapping[str, Any]) -> None:
@@ -328,13 +361,22 @@ class Preprocessor:
                 out[found, col + picked[found]] = 1.0
                 col += spec.width
                 continue
-            if not kinds <= (_BOOLEAN_TYPES if spec.kind == "boolean" else _NUMBER_TYPES):
+            allowed = _BOOLEAN_TYPES if spec.kind == "boolean" else _NUMBER_TYPES
+            if not kinds <= allowed | _NULL:
                 return self._transform_rows(rows)
-            numbers = np.asarray(values, dtype=np.float64)
+            if _NONE in kinds:
+                nulls = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+                numbers = np.asarray([spec.mean if v is None else v for v in values],
+                                     dtype=np.float64)
+            else:
+                nulls = None
+                numbers = np.asarray(values, dtype=np.float64)
             if not np.isfinite(numbers).all():
                 return self._transform_rows(rows)
             out[:, col] = (numbers - spec.mean) / spec.std
-            col += 1
+            if spec.indicator and nulls is not None:
+                out[:, col + 1] = nulls
+            col += spec.width
         return out
 
     def _transform_rows(self, rows: Sequence[Mapping[str, Any]]) -> Matrix:
@@ -364,6 +406,12 @@ class Preprocessor:
                     out[col + hit] = 1.0
                 col += spec.width
                 continue
+            if value is None:
+                out[col] = 0.0  # the training mean, standardised
+                if spec.indicator:
+                    out[col + 1] = 1.0
+                col += spec.width
+                continue
             if isinstance(value, bool) != (spec.kind == "boolean") or not isinstance(
                 value, int | float
             ):
@@ -372,4 +420,4 @@ class Preprocessor:
             if not math.isfinite(number):
                 raise SchemaError(f"feature {spec.name!r} is not finite")
             out[col] = (number - spec.mean) / spec.std
-            col += 1
+            col += spec.width

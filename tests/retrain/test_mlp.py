@@ -52,6 +52,31 @@ def test_learns_agrawal_and_writes_an_artifact_serving_loads(tmp_path: Path) -> 
     assert reports[-1].best_epoch <= reports[-1].epoch
 
 
+def _with_nulls(rows: list, feature: str, every: int) -> list:  # type: ignore[type-arg]
+    return [({**x, feature: None} if i % every == 0 else x, y) for i, (x, y) in enumerate(rows)]
+
+
+def test_nulls_are_trained_on_with_an_indicator_and_a_champion_fine_tunes_on_them(
+        tmp_path: Path) -> None:
+    # Concept 0 depends on age: a fifth of the rows lose it, the rest still teach it.
+    data = _dataset(_with_nulls(agrawal(800, function=0), "age", every=5))
+    artifact = MLPTrainer(fast_settings()).fit(TrainingJob(data, 1, tmp_path / "v1"))
+    age = next(f for f in artifact.manifest.features if f.name == "age")
+    assert age.indicator
+    assert 0.1 < age.missing_share < 0.3
+    assert artifact.manifest.metrics["accuracy"] > 0.8
+
+    # A champion that never saw a null fine-tunes on data with them: imputed, no indicator.
+    champion = _champion(tmp_path)
+    assert not any(f.indicator for f in champion.manifest.features)
+    later = _dataset(_with_nulls(agrawal(600, function=0, seed=7), "salary", every=3))
+    challenger = MLPTrainer(fast_settings()).fit(
+        TrainingJob(later, 2, tmp_path / "v2", start=_start(champion)))
+    assert challenger.manifest.origin is not None
+    assert challenger.manifest.origin.mode == "fine-tuned"
+    assert challenger.manifest.features == champion.manifest.features
+
+
 def test_training_is_seeded(tmp_path: Path) -> None:
     data = _dataset(agrawal(300, function=0))
     first = MLPTrainer(fast_settings(epochs=3)).fit(TrainingJob(data, 1, tmp_path / "a"))

@@ -19,6 +19,21 @@ from tests.retrain.trainers import GatedTrainer
 Factory = Callable[..., Retrainer]
 
 
+def test_examples_with_null_features_train_a_champion(
+    database: Database, retrainer_factory: Factory
+) -> None:
+    rows = [({**x, "salary": None} if i % 4 == 0 else x, y)
+            for i, (x, y) in enumerate(agrawal(600, function=2))]
+    seed_store(database, rows)
+    outcome = retrainer_factory().run(MODEL, Trigger("manual"))
+    assert (outcome.status, outcome.decision, outcome.version) == ("succeeded", "promoted", 1)
+    assert outcome.event is not None
+    manifest = load_artifact(outcome.event.artifact_uri).manifest
+    salary = next(f for f in manifest.features if f.name == "salary")
+    assert salary.indicator
+    assert salary.missing_share == pytest.approx(0.25, abs=0.05)
+
+
 def test_first_run_promotes_and_records_everything(
     database: Database, retrainer_factory: Factory
 ) -> None:

@@ -58,13 +58,24 @@ def test_a_batch_scores_each_request_as_if_it_were_alone(model: ServedModel) -> 
             assert math.isclose(p, b.output.probabilities[k], rel_tol=1e-5)  # type: ignore[union-attr]
 
 
+def test_a_null_feature_is_predicted_as_its_training_mean(model: ServedModel) -> None:
+    mean = {f.name: f.mean for f in model.manifest.features if f.kind == "numeric"}
+    null, imputed = predict_batch(model, [_req(0, {"x": None, "y": 0.5, "plan": None}),
+                                          _req(1, {"x": mean["x"], "y": 0.5, "plan": None})],
+                                  now=NOW)
+    assert isinstance(null, Prediction)
+    assert isinstance(imputed, Prediction)
+    assert null.features == {"x": None, "y": 0.5, "plan": None}  # echoed as sent
+    assert null.output.probabilities == pytest.approx(  # type: ignore[union-attr]
+        imputed.output.probabilities, rel=1e-5)  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("features", "model_name", "reason", "words"),
     [
         ({"x": 1.0, "plan": "pro"}, "churn", "schema", "missing features \\['y'\\]"),
         ({"x": 1.0, "y": 0.0, "plan": "pro", "z": 1}, "churn", "schema", "unexpected features"),
         ({"x": "high", "y": 0.0, "plan": "pro"}, "churn", "schema", "'x' must be numeric"),
-        ({"x": None, "y": 0.0, "plan": "pro"}, "churn", "schema", "'x' must be numeric"),
         ({"x": True, "y": 0.0, "plan": "pro"}, "churn", "schema", "'x' must be numeric"),
         ({"x": 1.0, "y": 0.0, "plan": 2.5}, "churn", "schema", "'plan' must be a category"),
         ({"x": 1.0, "y": 0.0, "plan": "pro"}, "fraud", "unknown_model", "serves 'churn'"),

@@ -59,12 +59,50 @@ def test_preprocessing_standardises_and_one_hot_encodes() -> None:
         ({"age": "old", "plan": "pro", "active": True, "spend": 1}, "'age' must be numeric"),
         ({"age": 1, "plan": "pro", "active": 1, "spend": 1}, "'active' must be boolean"),
         ({"age": float("nan"), "plan": "pro", "active": True, "spend": 1}, "not finite"),
-        ({"age": None, "plan": "pro", "active": True, "spend": 1}, "must be numeric"),
+        ({"age": [1], "plan": "pro", "active": True, "spend": 1}, "must be numeric"),
     ],
 )
 def test_bad_features_are_refused(row: dict[str, object], words: str) -> None:
     with pytest.raises(SchemaError, match=words):
         Preprocessor.fit(ROWS).check(row)
+
+
+def test_a_null_is_imputed_with_the_training_mean() -> None:
+    pre = Preprocessor.fit(ROWS)  # no nulls in training: no indicator columns
+    assert pre.width == 5
+    x = pre.transform([{"age": None, "plan": None, "active": None, "spend": 10.5}])
+    assert list(x[0, :4]) == [0.0, 0.0, 0.0, 0.0]  # active and age at their means, plan none
+    assert x[0, 4] == pytest.approx((10.5 - np.mean([10.5, 0.0, 99.0])) / np.std([10.5, 0, 99]))
+
+
+def test_nulls_in_training_add_an_indicator_column_and_are_recorded() -> None:
+    rows = [*ROWS, {"age": None, "plan": None, "active": True, "spend": 5.0}]
+    pre = Preprocessor.fit(rows)
+    age = next(f for f in pre.features if f.name == "age")
+    assert (age.indicator, age.missing_share, age.low, age.high) == (True, 0.25, 30.0, 50.0)
+    assert age.mean == pytest.approx(40.0)  # of the present values
+    plan = next(f for f in pre.features if f.name == "plan")
+    assert (plan.indicator, plan.missing_share, plan.width) == (False, 0.25, 2)
+    spend = next(f for f in pre.features if f.name == "spend")
+    assert (spend.indicator, spend.missing_share, spend.low, spend.high) == (False, 0.0, 0, 99)
+    assert [f.width for f in pre.features] == [1, 2, 2, 1]  # active, age (+ indicator), plan..
+    x = pre.transform([{"age": None, "plan": "pro", "active": True, "spend": 5.0},
+                       {"age": 40, "plan": "pro", "active": True, "spend": 5.0}])
+    assert list(x[:, 1:3].ravel()) == [0.0, 1.0, 0.0, 0.0]  # imputed, flagged; present, not
+
+
+def test_categories_beyond_the_limit_are_counted_as_unseen_in_training() -> None:
+    rows = [{"plan": p} for p in ["a", "a", "a", "b", "b", "c", None, None]]
+    (plan,) = Preprocessor.fit(rows, max_categories=2).features
+    assert plan.categories == ("a", "b")
+    assert (plan.missing_share, plan.unseen_share) == (0.25, 0.125)
+
+
+def test_manifests_written_before_missing_values_load_as_before() -> None:
+    doc = {"name": "age", "kind": "numeric", "mean": 1.0, "std": 2.0}
+    (spec,) = Preprocessor.fit([{"age": 1.0}]).features
+    old = type(spec).model_validate(doc)
+    assert (old.indicator, old.width, old.missing_share, old.low) == (False, 1, 0.0, None)
 
 
 def test_artifact_round_trips_to_the_same_outputs(tmp_path: Path) -> None:
@@ -123,17 +161,18 @@ def test_missing_artifact_is_refused(tmp_path: Path) -> None:
 
 
 row_values = st.fixed_dictionaries({
-    "age": st.integers(-1000, 1000) | st.floats(-1e6, 1e6),
+    "age": st.none() | st.integers(-1000, 1000) | st.floats(-1e6, 1e6),
     "plan": st.none() | st.sampled_from(["pro", "free", "None", "other"]) | st.integers(0, 3),
-    "active": st.booleans(),
-    "spend": st.floats(-1e6, 1e6),
+    "active": st.none() | st.booleans(),
+    "spend": st.none() | st.floats(-1e6, 1e6),
 })
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(row_values, min_size=1, max_size=20))
 def test_batch_encoding_equals_row_by_row_encoding(rows: list[dict[str, object]]) -> None:
-    pre = Preprocessor.fit([*ROWS, {"age": 1, "plan": "None", "active": False, "spend": 1.0}])
+    # age and active were null in training (indicator columns), spend was not.
+    pre = Preprocessor.fit([*ROWS, {"age": None, "plan": "None", "active": None, "spend": 1.0}])
     batch = pre.transform(rows)
     one_by_one = np.stack([pre.transform([row])[0] for row in rows])
     assert np.array_equal(batch, one_by_one)
