@@ -159,6 +159,35 @@ def drift_heatmap(cells: pd.DataFrame) -> alt.LayerChart:
     return cast(alt.LayerChart, (cells_layer + flags).properties(height=alt.Step(30)))
 
 
+def missing_heatmap(quality: pd.DataFrame) -> alt.LayerChart:
+    """Share of nulls per feature over windows (columns of ``DriftQueries.quality``); features
+    whose quality was violated in a window (nulls, out-of-range numbers or unseen categories
+    past the margin) carry a dot."""
+    data = quality.assign(window=_window_labels(quality["window_end"]),
+                          end=utc_text(quality["window_end"]))
+    order = list(dict.fromkeys(data.sort_values("window_end")["window"]))
+    base = alt.Chart(data).encode(
+        x=alt.X("window:O", title="window end (UTC)", sort=order,
+                axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("column:N", title="feature"),
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=0.5).encode(
+        color=alt.Color("missing:Q", title="null share", legend=alt.Legend(format=".0%"),
+                        scale=alt.Scale(domain=[0, 1], range=["#f5f5f5", "#1565c0"])),
+        tooltip=[
+            "column:N", "window_id:N", alt.Tooltip("end:N", title="window end (UTC)"),
+            alt.Tooltip("missing:Q", title="null share", format=".1%"),
+            alt.Tooltip("reference_missing:Q", title="null share in reference", format=".1%"),
+            alt.Tooltip("out_of_range:Q", title="out of range", format=".1%"),
+            alt.Tooltip("unseen:Q", title="unseen categories", format=".1%"),
+            "violated:N",
+        ],
+    )
+    flags = base.transform_filter(alt.datum.violated).mark_text(text="●", fontSize=9,
+                                                                color="#c62828")
+    return cast(alt.LayerChart, (cells + flags).properties(height=alt.Step(30)))
+
+
 def drifted_share_chart(windows: pd.DataFrame, threshold: float) -> alt.LayerChart:
     """Share of drifted features per window (same columns as the heatmap), red when the
     window counted as drifted, with the threshold as a dashed rule."""

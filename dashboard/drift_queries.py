@@ -35,6 +35,10 @@ CELL_COLUMNS = (
     "window_id", "kind", "window_end", "column", "method", "score", "threshold", "drifted",
     "strength",
 )
+QUALITY_COLUMNS = (
+    "window_id", "kind", "window_end", "column", "missing", "reference_missing",
+    "out_of_range", "unseen", "violated",
+)
 PERFORMANCE_COLUMNS = ("start", "model_version", "score", "metric", "examples")
 #: Which windowed metric to chart, best first.
 PREFERRED_METRICS = ("accuracy", "f1", "mse", "rmse", "mae")
@@ -119,6 +123,19 @@ class DriftQueries:
                     "strength": strength(method, score, threshold),
                 })
         return pd.DataFrame.from_records(records, columns=list(CELL_COLUMNS))
+
+    def quality(self, model: str, *, kind: str | None = None, limit: int = 200) -> pd.DataFrame:
+        """Per-feature data quality of each reported window (one row per window and column);
+        windows reported before the monitor measured it have none."""
+        records = [
+            {"window_id": r.window_id, "kind": r.kind, "window_end": r.window_end,
+             "column": str(q.get("column")), "missing": q.get("missing"),
+             "reference_missing": q.get("reference_missing"),
+             "out_of_range": q.get("out_of_range"), "unseen": q.get("unseen"),
+             "violated": bool(q.get("violated"))}
+            for r in self._reports(model, kind, limit) for q in r.quality or ()
+        ]
+        return pd.DataFrame.from_records(records, columns=list(QUALITY_COLUMNS))
 
     def snapshot(self, window_id: str) -> tuple[str | None, str | None]:
         """A window's Evidently snapshots: (full, renderable as HTML; summary JSON)."""

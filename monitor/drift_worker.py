@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from monitor.store import MonitorStore, ReportOutcome
+from monitor.quality import window_quality
+from monitor.store import LABEL, PREDICTION, MonitorStore, ReportOutcome
 from monitor.tables import DONE, FAILED, PENDING, SKIPPED
 from streams.db import Database
 from streams.errors import StoreError
+from streams.events import ColumnQuality
 from streams.lifetime import end_with
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class DriftJob:
     drift_share: float
     min_rows: int
     full_snapshot: bool = False
+    quality_margin: float = 0.1
 
 
 class _Worker:
@@ -100,6 +103,7 @@ class _Worker:
     def run(self, job: DriftJob) -> ReportOutcome:
         from monitor.evidently_drift import compare
 
+        quality: tuple[ColumnQuality, ...] = ()
         try:
             reference = self.reference(job.reference)
             current = self.store.window_rows(job.kind, job.model, job.version, job.first_id,
@@ -109,6 +113,8 @@ class _Worker:
                     job.window_id, SKIPPED,
                     error=f"too few rows: reference {len(reference)}, window {len(current)}",
                 )
+            quality = window_quality(reference, current, margin=job.quality_margin,
+                                     exclude=(PREDICTION, LABEL))
             result = compare(reference, current, drift_share=job.drift_share,
                              full_snapshot=job.full_snapshot)
         except StoreError as exc:
@@ -119,9 +125,11 @@ class _Worker:
             return ReportOutcome(job.window_id, PENDING, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - Evidently raises anything; the window fails
             log.exception("drift report failed", extra={"window_id": job.window_id})
-            return ReportOutcome(job.window_id, FAILED, error=f"{type(exc).__name__}: {exc}")
+            return ReportOutcome(job.window_id, FAILED, quality=quality,
+                                 error=f"{type(exc).__name__}: {exc}")
         return ReportOutcome(
-            job.window_id, DONE, columns=result.columns, drifted_share=result.drifted_share,
+            job.window_id, DONE, columns=result.columns, quality=quality,
+            drifted_share=result.drifted_share,
             drift_detected=result.drift_detected, snapshot=result.snapshot,
             full_snapshot=result.full_snapshot,
         )

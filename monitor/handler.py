@@ -46,7 +46,7 @@ from typing import Any
 from monitor import metrics
 from monitor.champion import Champion, champion_of
 from monitor.detectors import DetectorConfig, ErrorDetectors
-from monitor.drift_worker import DriftWorker, ReferenceSpec
+from monitor.drift_worker import DriftJob, DriftWorker, ReferenceSpec
 from monitor.join import Join, JoinConfig, key_of
 from monitor.performance import ErrorScale
 from monitor.policy import (
@@ -54,6 +54,7 @@ from monitor.policy import (
     DetectorFired,
     LabelsArrived,
     PolicyConfig,
+    QualityViolated,
     RetrainPolicy,
     Signal,
     WindowDrift,
@@ -74,7 +75,7 @@ from streams.backoff import Backoff, RetryGate
 from streams.consumer import Batch, Record
 from streams.db import Database
 from streams.errors import BrokerError, ConflictError, StoreError
-from streams.events import Feedback, ModelPromoted, ModelRolledBack, Prediction
+from streams.events import ColumnQuality, Feedback, ModelPromoted, ModelRolledBack, Prediction
 from streams.producer import Producer
 from streams.settings import Settings
 from streams.store import EventStore
@@ -442,12 +443,24 @@ class Monitor:
             if job is None:
                 continue
             metrics.WINDOWS.labels(model=job.model, kind=job.kind, status=outcome.status).inc()
+            if outcome.quality:
+                self._quality(job, outcome.quality, changes)
             if outcome.status == DONE and outcome.drifted_share is not None:
                 metrics.DRIFTED_SHARE.labels(model=job.model, kind=job.kind).set(
                     outcome.drifted_share)
                 self._signal(WindowDrift(job.model, job.window_id, job.kind,
                                          outcome.drifted_share, job.rows), changes)
         changes.reports.extend(self.reports.overflow())
+
+    def _quality(self, job: DriftJob, quality: tuple[ColumnQuality, ...],
+                 changes: Changes) -> None:
+        violated = tuple(q.column for q in quality if q.violated)
+        metrics.QUALITY_VIOLATED.labels(model=job.model, kind=job.kind).set(len(violated))
+        if violated:
+            log.warning("data quality violated", extra={
+                "model": job.model, "window_id": job.window_id, "columns": list(violated)})
+            self._signal(QualityViolated(job.model, job.window_id, job.kind, violated,
+                                         job.rows), changes)
 
     def _closed(self, window: ClosedWindow, changes: Changes) -> None:
         state = self._model(window.model)

@@ -60,6 +60,12 @@ DRIFTED_SHARE = Gauge(
     "Share of drifted columns in the latest reported window.",
     ["model", "kind"],
 )
+QUALITY_VIOLATED = Gauge(
+    "driftloop_monitor_quality_violated_columns",
+    "Features whose nulls, out-of-range numbers or unseen categories broke the margin in the "
+    "latest reported window.",
+    ["model", "kind"],
+)
 DRIFT_BACKLOG = Gauge(
     "driftloop_monitor_drift_backlog", "Closed windows waiting for (or in) a drift report."
 )

@@ -1,11 +1,14 @@
 """When to ask for retraining (pure: the clock is injected, nothing is sent from here).
 
 The policy watches, per model, the signals the monitor derives from traffic and asks for a
-new challenger when one of three things happens:
+new challenger when one of four things happens:
 
 * ``detector:<name>`` — a River detector fired on the model's error stream;
 * ``data_drift`` — ``drift_windows`` consecutive windows of one kind (served or labelled)
   had a drifted-column share above ``drift_share_threshold``;
+* ``data_quality`` — a window (with at least ``min_window_rows`` rows) had a feature whose
+  nulls, out-of-range numbers or unseen categories broke the quality margin
+  (:mod:`monitor.quality`);
 * ``performance`` — a labelled window of the champion's version (with at least
   ``min_window_rows`` rows) scored ``performance_margin`` below the champion's validation
   score: an absolute margin for scores in [0, 1] (accuracy, F1, ...), a relative one for
@@ -86,6 +89,15 @@ class WindowDrift:
 
 
 @dataclass(frozen=True)
+class QualityViolated:
+    model: str
+    window_id: str
+    kind: str
+    columns: tuple[str, ...]
+    rows: int
+
+
+@dataclass(frozen=True)
 class WindowScore:
     model: str
     window_id: str
@@ -102,7 +114,8 @@ class ChampionChanged:
     score: float | None = None
 
 
-Signal = LabelsArrived | DetectorFired | WindowDrift | WindowScore | ChampionChanged
+Signal = (LabelsArrived | DetectorFired | WindowDrift | QualityViolated | WindowScore
+          | ChampionChanged)
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,7 @@ class _Model:
     alarms: list[dict[str, Any]] = field(default_factory=list)
     streaks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     performance: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
     last_request_at: str | None = None
     open_request: dict[str, Any] | None = None
     requests: int = 0
@@ -180,6 +194,10 @@ class RetrainPolicy:
             }][-MAX_ALARMS:]
         elif isinstance(signal, WindowDrift):
             self._drift(state, signal)
+        elif isinstance(signal, QualityViolated):
+            if signal.rows >= self.config.min_window_rows:
+                state.quality = {"window_id": signal.window_id, "kind": signal.kind,
+                                 "columns": list(signal.columns)}
         else:
             self._score(state, signal)
         self._requested = self._decide(signal.model, state, now)
@@ -197,6 +215,7 @@ class RetrainPolicy:
             state.open_request = None
         if signal.version != state.champion_version:
             state.alarms, state.streaks, state.performance = [], {}, None
+            state.quality = None
             state.fresh_labels = 0
         state.champion_version = signal.version
         state.champion_metric, state.champion_score = signal.metric, signal.score
@@ -238,6 +257,8 @@ class RetrainPolicy:
         reasons = [f"detector:{d}" for d in dict.fromkeys(a["detector"] for a in state.alarms)]
         if any(len(s) >= self.config.drift_windows for s in state.streaks.values()):
             reasons.append("data_drift")
+        if state.quality is not None:
+            reasons.append("data_quality")
         if state.performance is not None:
             reasons.append("performance")
         return tuple(reasons)
@@ -272,6 +293,7 @@ class RetrainPolicy:
         state.last_request_at = now.isoformat()
         state.fresh_labels = 0
         state.alarms, state.streaks, state.performance = [], {}, None
+        state.quality = None
         return decision
 
     def _evidence(self, state: _Model) -> dict[str, Any]:
@@ -279,6 +301,8 @@ class RetrainPolicy:
                    for e in s]
         windows = [a["window_id"] for a in state.alarms if a.get("window_id")]
         windows += [e["window_id"] for e in drifted]
+        if state.quality is not None:
+            windows.append(state.quality["window_id"])
         if state.performance is not None:
             windows.append(state.performance["window_id"])
         evidence: dict[str, Any] = {
@@ -289,6 +313,8 @@ class RetrainPolicy:
             evidence["detectors"] = list(state.alarms)
         if drifted:
             evidence["drift_windows"] = drifted
+        if state.quality is not None:
+            evidence["data_quality"] = dict(state.quality)
         if state.performance is not None:
             evidence["performance"] = dict(state.performance)
         return evidence

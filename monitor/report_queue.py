@@ -110,7 +110,7 @@ class ReportQueue:
              rows: int, reference: ReferenceSpec) -> DriftJob:
         return DriftJob(wid, kind, model, version, first_id, last_id, rows, reference,
                         self._config.drift_share_threshold, self._config.min_window_rows,
-                        self._config.full_snapshots)
+                        self._config.full_snapshots, self._config.quality_margin)
 
     def _from_row(self, row: Any) -> DriftJob:
         ref = row.reference or {}

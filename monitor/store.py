@@ -38,6 +38,7 @@ from monitor.windows import ClosedWindow
 from streams.db import Database
 from streams.events import (
     ColumnDrift,
+    ColumnQuality,
     DriftReport,
     Feedback,
     Prediction,
@@ -86,6 +87,7 @@ class ReportOutcome:
     snapshot: str | None = None
     full_snapshot: str | None = None
     error: str | None = None
+    quality: tuple[ColumnQuality, ...] = ()
 
 
 @dataclass
@@ -339,6 +341,7 @@ class MonitorStore:
                         status=outcome.status, drifted_share=outcome.drifted_share,
                         drift_detected=outcome.drift_detected,
                         columns=[c.model_dump() for c in outcome.columns],
+                        quality=[q.model_dump() for q in outcome.quality],
                         snapshot=outcome.snapshot, full_snapshot=outcome.full_snapshot,
                         error=outcome.error, completed_at=now,
                     )
@@ -439,6 +442,7 @@ def _report_event(row: DriftReportRow) -> DriftReport:
         rows=row.rows, drifted_share=row.drifted_share or 0.0,
         drift_detected=bool(row.drift_detected),
         columns=tuple(ColumnDrift(**c) for c in row.columns),
+        quality=tuple(ColumnQuality(**q) for q in row.quality or ()),
         performance=row.performance, alarms=tuple(row.alarms),
         timestamp=row.completed_at or row.created_at,
     )

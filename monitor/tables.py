@@ -54,6 +54,7 @@ class DriftReportRow(Base):
     drifted_share: Mapped[float | None] = mapped_column(Float, nullable=True)
     drift_detected: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    quality: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     performance: Mapped[dict[str, float]] = mapped_column(JSON)
     alarms: Mapped[list[str]] = mapped_column(JSON)
     reference: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -295,6 +295,26 @@ class ColumnDrift(BaseModel):
     drifted: bool
 
 
+Share = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+
+
+class ColumnQuality(BaseModel):
+    """The data quality of one feature in a window, against the window's reference rows."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
+
+    column: str
+    missing: Share = Field(description="Share of the window's rows where it is null.")
+    reference_missing: Share = Field(description="The same share in the reference rows.")
+    out_of_range: Share | None = Field(
+        None, description="Numeric: share of rows outside the reference's range (else null)."
+    )
+    unseen: Share | None = Field(
+        None, description="Categorical: share of rows with a category the reference lacks."
+    )
+    violated: bool = False
+
+
 class DriftReport(Event):
     """The drift and performance of one closed window of a model's traffic."""
 
@@ -309,6 +329,9 @@ class DriftReport(Event):
     drifted_share: Annotated[float, Field(ge=0.0, le=1.0)]
     drift_detected: bool
     columns: tuple[ColumnDrift, ...] = ()
+    quality: tuple[ColumnQuality, ...] = Field(
+        default=(), description="Missing, out-of-range and unseen rates per feature."
+    )
     performance: dict[str, Number] = Field(default_factory=dict)
     alarms: tuple[str, ...] = Field(default=(), description="River detectors that fired.")
     timestamp: Timestamp

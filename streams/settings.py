@@ -182,6 +182,13 @@ class MonitorSettings(_Section):
     drift_windows: int = Field(
         2, gt=0, description="Consecutive drifted windows that trigger retraining."
     )
+    quality_margin: float = Field(
+        0.1, ge=0, le=1,
+        description=(
+            "How far above the reference a window's share of nulls, out-of-range numbers or "
+            "unseen categories may be before a feature counts as violated."
+        ),
+    )
     performance_margin: float = Field(
         0.05, ge=0, description="Windowed score this far below the champion's triggers retraining."
     )

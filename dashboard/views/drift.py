@@ -9,7 +9,9 @@ text, through React).
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
 
 from dashboard import charts, session
@@ -60,6 +62,35 @@ def _report(dash: Dashboard, model: str, kind: str | None) -> None:
             st.json(parsed, expanded=False)
 
 
+def _quality(quality: pd.DataFrame) -> None:
+    st.markdown("**Data quality**: nulls per feature (● a feature's nulls, out-of-range "
+                "numbers or unseen categories went past the margin)")
+    if quality.empty:
+        st.caption("No window's data quality has been measured yet.")
+        return
+    st.altair_chart(charts.missing_heatmap(quality), width="stretch")
+    latest = quality[quality["window_id"] == quality.iloc[-1]["window_id"]]
+    violated = latest[latest["violated"]]
+    if not violated.empty:
+        st.warning("In the latest window: " + "; ".join(
+            f"{r.column} ({_quality_text(r)})" for r in violated.itertuples()))
+    with st.expander("Data quality of the latest window"):
+        st.dataframe(latest.drop(columns=["window_id", "kind", "window_end"]), hide_index=True,
+                     key="drift_quality", column_config={
+                         name: st.column_config.NumberColumn(format="percent")
+                         for name in ("missing", "reference_missing", "out_of_range", "unseen")
+                     })
+
+
+def _quality_text(row: Any) -> str:
+    parts = [f"{row.missing:.0%} null, {row.reference_missing:.0%} in the reference"]
+    if pd.notna(row.out_of_range):
+        parts.append(f"{row.out_of_range:.0%} out of range")
+    if pd.notna(row.unseen):
+        parts.append(f"{row.unseen:.0%} unseen categories")
+    return ", ".join(parts)
+
+
 def _model(dash: Dashboard, model: str, kind: str | None) -> None:
     threshold = dash.settings.monitor.drift_share_threshold
 
@@ -85,6 +116,7 @@ def _model(dash: Dashboard, model: str, kind: str | None) -> None:
             st.altair_chart(charts.drift_heatmap(cells), width="stretch")
             st.markdown("**Share of drifted features per window**")
             st.altair_chart(charts.drifted_share_chart(finished, threshold), width="stretch")
+        _quality(dash.drift.quality(model, kind=kind, limit=WINDOWS))
         with st.expander(f"Windows ({len(reports)})"):
             st.dataframe(reports.iloc[::-1], hide_index=True, key="drift_windows")
         st.markdown("**Detector alarms**")

@@ -233,6 +233,7 @@ def seed_retraining(db: Database, now: datetime, *, artifacts: Path | None = Non
 
 MONITOR_WINDOWS = 8
 DRIFT_FROM = 5  # windows 5, 6 and 7 drift
+QUALITY_FROM = 5  # the first window with its data quality measured
 
 
 @functools.cache
@@ -277,6 +278,12 @@ def seed_monitor(db: Database, now: datetime) -> None:
                  "threshold": 0.1, "score": 0.02, "drifted": False},
             ]
             last = w == MONITOR_WINDOWS - 1
+            quality = [  # measured from the sixth window on; plan goes null in the last one
+                {"column": "tenure", "missing": 0.0, "reference_missing": 0.0,
+                 "out_of_range": 0.01, "unseen": None, "violated": False},
+                {"column": "plan", "missing": 0.4 if last else 0.02, "reference_missing": 0.02,
+                 "out_of_range": None, "unseen": 0.0, "violated": last},
+            ] if w >= QUALITY_FROM else None
             session.add(DriftReportRow(
                 event_id=f"dr{w}", window_id=f"churn-v2-served-{w}", model=CHURN,
                 model_version=2, kind="served", trigger="count", first_id=w * 100 + 1,
@@ -284,7 +291,7 @@ def seed_monitor(db: Database, now: datetime) -> None:
                 window_end=end, status="done",
                 drifted_share=share if last else sum(c["drifted"] for c in cells) / 3,
                 drift_detected=detected if last else drifting,
-                columns=columns if last else cells, performance={},
+                columns=columns if last else cells, quality=quality, performance={},
                 alarms=["adwin"] if w == 6 else [], reference={"rows": 1000},
                 snapshot=summary if last else None, full_snapshot=full if last else None,
                 error=None, created_at=end, completed_at=end,

@@ -26,6 +26,7 @@ from tests.dashboard.seed import (
     DRIFT_FROM,
     MONITOR_WINDOWS,
     PRICE,
+    QUALITY_FROM,
     seed_monitor,
     seed_retraining,
     seed_schedules,
@@ -124,7 +125,7 @@ def test_drift_shows_features_over_windows_alarms_and_a_full_report(monkeypatch,
         ("Drifted windows", f"{MONITOR_WINDOWS - DRIFT_FROM} / {MONITOR_WINDOWS}"),
         ("Detector alarms", "1"),
     ]
-    (heatmap, (cells,)), (shares, (windows, _rule)) = apptest.charts(at)
+    (heatmap, (cells,)), (shares, (windows, _rule)), (nulls, (quality,)) = apptest.charts(at)
     assert len(cells) == 3 * MONITOR_WINDOWS
     drifted = cells[cells["drifted"]]
     assert set(drifted["column"]) == {"tenure"}
@@ -132,6 +133,14 @@ def test_drift_shows_features_over_windows_alarms_and_a_full_report(monkeypatch,
     assert (cells[cells["drifted"]]["strength"] > 1).all()
     assert (cells[~cells["drifted"]]["strength"] < 1).all()
     assert list(windows["drift_detected"]) == [w >= DRIFT_FROM for w in range(MONITOR_WINDOWS)]
+    # Data quality: the windows that measured it, plan's nulls flagged in the latest.
+    assert len(quality) == 2 * (MONITOR_WINDOWS - QUALITY_FROM)
+    assert quality[quality["violated"]][["column", "missing"]].values.tolist() == [["plan", 0.4]]
+    warned = [w.value for w in at.warning]
+    assert warned == ["In the latest window: plan (40% null, 2% in the reference, "
+                      "0% unseen categories)"]
+    latest = apptest.table(at, "reference_missing")
+    assert list(latest["column"]) == ["tenure", "plan"]
     alarms = apptest.table(at, "detector", "error_rate")
     assert list(alarms["detector"]) == ["adwin"]
     # The newest finished window has Evidently's own report.

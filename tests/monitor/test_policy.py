@@ -10,6 +10,7 @@ from monitor.policy import (
     DetectorFired,
     LabelsArrived,
     PolicyConfig,
+    QualityViolated,
     RetrainPolicy,
     WindowDrift,
     WindowScore,
@@ -151,6 +152,27 @@ def test_windowed_performance_below_the_champion() -> None:
     assert decision.reasons == ("performance",)
     assert decision.evidence["performance"] == {
         "window_id": "d", "metric": "accuracy", "value": 0.84, "champion": 0.90, "margin": 0.05}
+
+
+def test_a_window_whose_data_quality_broke_asks_for_retraining() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 2, "accuracy", 0.90)).update(LabelsArrived("m", 500))
+    assert p.update(QualityViolated("m", "tiny", "served", ("income",), 10)).requested is None
+    decision = p.update(QualityViolated("m", "w7", "served", ("income", "city"), 300)).requested
+    assert decision is not None
+    assert decision.reasons == ("data_quality",)
+    assert decision.evidence["data_quality"] == {
+        "window_id": "w7", "kind": "served", "columns": ["income", "city"]}
+    assert decision.evidence["windows"] == ["w7"]
+
+
+def test_a_new_champion_forgets_the_old_ones_quality_violation() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 2, "accuracy", 0.90))
+    p.update(QualityViolated("m", "w7", "served", ("income",), 300))
+    assert p.pending_reasons("m") == ("data_quality",)
+    p.update(ChampionChanged("m", 3, "accuracy", 0.92))
+    assert p.pending_reasons("m") == ()
 
 
 def test_error_scores_compare_relatively() -> None:
