@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from driftloop.commands import (
+    alerts,
     bench,
     broker,
     dashboard,
@@ -35,6 +36,7 @@ db.register(app)
 serving.register(app)
 monitor.register(app)
 retrain.register(app)
+alerts.register(app)
 dashboard.register(app)
 scenarios.register(app)
 bench.register(app)

@@ -433,6 +433,68 @@ class DashboardSettings(_Section):
     )
 
 
+#: What an alert rule can watch (see :mod:`monitor.alerts`).
+ALERT_EVENTS = ("drift", "data_quality", "promotion", "rollback", "swap_refused",
+                "dead_letter_spike")
+
+
+class AlertRule(_Section):
+    """Tell someone when ``event`` happens to ``model`` ('*': any model)."""
+
+    event: str = Field(description=f"One of {', '.join(ALERT_EVENTS)}.")
+    model: str = Field("*", description="A model name, or '*' for every model.")
+    severity: Literal["info", "warning", "critical"] = "warning"
+    dedup_s: float = Field(
+        3600.0, ge=0, description="An alert saying the same thing again is dropped this long."
+    )
+    cooldown_s: float = Field(
+        600.0, ge=0, description="After an alert the rule stays quiet for its model this long."
+    )
+
+    @model_validator(mode="after")
+    def _known_event(self) -> AlertRule:
+        if self.event not in ALERT_EVENTS:
+            raise ValueError(f"unknown alert event {self.event!r}: one of "
+                             f"{', '.join(ALERT_EVENTS)}")
+        return self
+
+
+def _default_rules() -> tuple[AlertRule, ...]:
+    return (
+        AlertRule(event="drift"), AlertRule(event="data_quality"),
+        AlertRule(event="rollback", severity="critical"),
+        AlertRule(event="swap_refused", severity="critical"),
+        AlertRule(event="dead_letter_spike"),
+        AlertRule(event="promotion", severity="info", cooldown_s=0.0),
+    )
+
+
+class AlertSettings(_Section):
+    urls: tuple[SecretStr, ...] = Field(
+        (),
+        description=(
+            "Where alerts go, as Apprise URLs (slack://..., mailto://..., json://host/path "
+            "for a generic webhook); empty: alerts are only logged."
+        ),
+    )
+    rules: tuple[AlertRule, ...] = Field(default_factory=_default_rules)
+    dashboard_url: str = Field(
+        "http://127.0.0.1:8501", description="The dashboard's address, for the links in alerts."
+    )
+    dead_letters_per_minute: int = Field(
+        20, gt=0, description="Dead letters within a minute that make a dead_letter_spike."
+    )
+    max_age_s: float = Field(
+        3600.0, gt=0,
+        description="Events older than this are not told (a first start reads the history).",
+    )
+    attempts: int = Field(5, gt=0, description="Deliveries tried per alert before giving up.")
+    retry_max_s: float = Field(60.0, gt=0, description="Longest wait between two deliveries.")
+    queue: int = Field(1000, gt=0, description="Alerts waiting for delivery before new ones drop.")
+    group_id: str = Field("alerts", description="Consumer group suffix of driftloop alerts.")
+    metrics_port: int = Field(0, ge=0, description="Prometheus port; 0 disables the endpoint.")
+
+
 class Settings(BaseSettings):
     """Everything a driftloop process needs to know, frozen once built."""
 
@@ -463,12 +525,18 @@ class Settings(BaseSettings):
     monitor: MonitorSettings = Field(default_factory=MonitorSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         url = self.database_url
         if not url.startswith(("sqlite", "postgresql")):
             raise ValueError(f"database.url must be SQLite or PostgreSQL, not {url.split(':')[0]}")
+        unknown = sorted({r.model for r in self.alerts.rules if r.model != "*"}
+                         - set(self.models)) if self.models else []
+        if unknown:
+            raise ValueError(f"alert rules name unknown models {unknown}: models are "
+                             f"{list(self.models)}")
         return self
 
     @property
@@ -488,6 +556,8 @@ class Settings(BaseSettings):
             password = None
         if password:
             found += [password, unquote(password)]
+        for url in self.alerts.urls:  # tokens stand in the path too (slack://A/B/C)
+            found += _url_parts(url.get_secret_value())
         return tuple(dict.fromkeys(value for value in found if value))
 
     @property
@@ -495,9 +565,26 @@ class Settings(BaseSettings):
         return self.artifact_dir if self.artifact_dir is not None else self.home / "artifacts"
 
 
+def _url_parts(url: str) -> list[str]:
+    """The parts of a notification URL that may be credentials, of 8 characters or more: user,
+    password, host (Apprise puts tokens there: ``slack://TokenA/TokenB/TokenC``), path
+    segments and query values."""
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2].partition(":")[0]  # as written: not lowercased
+        pieces = [parts.username or "", parts.password or "", host,
+                  *parts.path.split("/"),
+                  *(p.partition("=")[2] for p in parts.query.split("&"))]
+    except ValueError:
+        return []
+    return [p for piece in pieces for p in (piece, unquote(piece)) if len(p) >= 8]
+
+
 def _secrets_in(value: Any) -> list[str]:
     if isinstance(value, SecretStr):
         return [value.get_secret_value()]
+    if isinstance(value, tuple | list):
+        return [s for item in value for s in _secrets_in(item)]
     if isinstance(value, BaseModel):
         return [s for name in type(value).model_fields for s in _secrets_in(getattr(value, name))]
     if isinstance(value, dict):

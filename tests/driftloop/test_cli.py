@@ -27,7 +27,7 @@ def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 def test_help_lists_the_commands() -> None:
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("schema", "broker", "topics", "db", "demo"):
+    for command in ("schema", "broker", "topics", "db", "alerts", "demo"):
         assert command in result.stdout
 
 

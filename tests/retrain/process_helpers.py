@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -39,8 +41,16 @@ def running(settings: Settings) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(60)
-        assert not thread.is_alive(), "the retrain process did not stop"
+        assert not thread.is_alive(), (
+            "the retrain process did not stop; its threads:\n" + _stacks())
     assert not errors, errors
+
+
+def _stacks() -> str:
+    """Where every thread of this process stands, for a failure that hangs."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    return "\n".join(f"-- {names.get(ident, ident)}\n{''.join(traceback.format_stack(frame))}"
+                     for ident, frame in sys._current_frames().items())
 
 
 def send(settings: Settings, topic: Topic, events: Sequence[Event]) -> None:
