@@ -211,7 +211,11 @@ def test_a_reviewer_corrects_a_label_in_a_real_browser(dashboard_server, databas
             for name in PAGES:
                 _open(page, name)
                 _shot(page, f"{tag}-{name.lower()}")
-                if name == "Drift":  # and the newest window's full Evidently report
+                if name == "Drift":  # its data quality, and the newest window's full report
+                    playwright.expect(page.get_by_text(
+                        "In the latest window: plan (40% null")).to_be_visible()
+                    playwright.expect(page.get_by_text("Data quality of the latest window")
+                                      ).to_be_visible()
                     page.get_by_text("Show the report").click()
                     report = page.frame_locator("iframe").first
                     playwright.expect(report.get_by_text("tenure").first).to_be_visible(
