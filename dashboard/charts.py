@@ -125,6 +125,19 @@ def score_chart(scores: pd.DataFrame, marks: pd.DataFrame | None = None) -> alt.
     return cast(alt.LayerChart, chart)
 
 
+def _feature_grid(rows: pd.DataFrame) -> alt.Chart:
+    """Features down, windows across (in time order), for rows with ``window_end`` and
+    ``column``; each row also gets ``end``, its window's end as UTC text for tooltips."""
+    data = rows.assign(window=_window_labels(rows["window_end"]),
+                       end=utc_text(rows["window_end"]))
+    order = list(dict.fromkeys(data.sort_values("window_end")["window"]))
+    return alt.Chart(data).encode(
+        x=alt.X("window:O", title="window end (UTC)", sort=order,
+                axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("column:N", title="feature"),
+    )
+
+
 def drift_heatmap(cells: pd.DataFrame) -> alt.LayerChart:
     """Per-feature drift over windows: one row per feature, one column per window.
 
@@ -132,14 +145,7 @@ def drift_heatmap(cells: pd.DataFrame) -> alt.LayerChart:
     ``threshold``, ``drifted`` and ``strength`` (1 at the method's threshold, above is drift;
     see :func:`dashboard.drift_queries.strength`). Drifted cells carry a dot.
     """
-    data = cells.assign(window=_window_labels(cells["window_end"]),
-                        end=utc_text(cells["window_end"]))
-    order = list(dict.fromkeys(data.sort_values("window_end")["window"]))
-    base = alt.Chart(data).encode(
-        x=alt.X("window:O", title="window end (UTC)", sort=order,
-                axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y("column:N", title="feature"),
-    )
+    base = _feature_grid(cells)
     cells_layer = base.mark_rect(stroke="white", strokeWidth=0.5).encode(
         color=alt.Color(
             "strength:Q", title="drift (1 = threshold)", legend=alt.Legend(format=".2~f"),
@@ -163,14 +169,7 @@ def missing_heatmap(quality: pd.DataFrame) -> alt.LayerChart:
     """Share of nulls per feature over windows (columns of ``DriftQueries.quality``); features
     whose quality was violated in a window (nulls, out-of-range numbers or unseen categories
     past the margin) carry a dot."""
-    data = quality.assign(window=_window_labels(quality["window_end"]),
-                          end=utc_text(quality["window_end"]))
-    order = list(dict.fromkeys(data.sort_values("window_end")["window"]))
-    base = alt.Chart(data).encode(
-        x=alt.X("window:O", title="window end (UTC)", sort=order,
-                axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y("column:N", title="feature"),
-    )
+    base = _feature_grid(quality)
     cells = base.mark_rect(stroke="white", strokeWidth=0.5).encode(
         color=alt.Color("missing:Q", title="null share", legend=alt.Legend(format=".0%"),
                         scale=alt.Scale(domain=[0, 1], range=["#f5f5f5", "#1565c0"])),
