@@ -18,7 +18,9 @@ the same run and on the same topics:
   batches, no Kafka), to show how much of the monitor's time is storage;
 * one Evidently window (``monitor.evidently_drift.compare``: 11 columns against a 1,000-row
   reference) at each window size, against the baseline of running the bare two-sample tests
-  (scipy's K-S or chi-square per column) on the same frames.
+  (scipy's K-S or chi-square per column) on the same frames, and next to it the window's data
+  quality (``monitor.quality.window_quality``: nulls, ranges, unseen categories), which the
+  drift worker computes for every reported window too. ``--only windows`` skips the rest.
 
 Sustained rates are events (messages) per second from the first polled batch to the last.
 """
@@ -50,6 +52,7 @@ from driftloop.migrations import migrate_database
 from monitor.drift_worker import DriftWorker
 from monitor.evidently_drift import compare
 from monitor.process import Monitor, build_loop
+from monitor.quality import window_quality
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction
 from streams.producer import Producer
@@ -156,7 +159,7 @@ def bare_tests(reference: list[dict[str, Any]], current: list[dict[str, Any]]) -
             stats.ks_2samp(ref, cur)
 
 
-def evidently_costs(sizes: list[int]) -> list[tuple[int, float, float]]:
+def evidently_costs(sizes: list[int]) -> list[tuple[int, float, float, float]]:
     def rows(n: int, seed: int) -> list[dict[str, Any]]:
         out = []
         for x, y in agrawal(n, seed):
@@ -179,7 +182,10 @@ def evidently_costs(sizes: list[int]) -> list[tuple[int, float, float]]:
             started = time.perf_counter()
             compare(reference, current)
             report = time.perf_counter() - started
-            results.append((size, bare, report))
+            started = time.perf_counter()
+            window_quality(reference, current, margin=0.1, exclude=("prediction", "label"))
+            quality = time.perf_counter() - started
+            results.append((size, bare, report, quality))
             progress.advance(task)
     return results
 
@@ -241,25 +247,34 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=10_000)
     parser.add_argument("--postgres", default=os.environ.get("DRIFTLOOP_TEST_POSTGRES_URL"))
     parser.add_argument("--windows", default="1000,10000,50000")
+    parser.add_argument("--only", choices=["all", "windows"], default="all")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = None
-        bootstrap = args.bootstrap
-        if bootstrap is None:
-            broker = broker_for(args.broker, Path(tmp) / args.broker, _free_port())
-            with console.status(f"starting {args.broker}"):
-                bootstrap = broker.start()
-        try:
-            console.print(bench_throughput(bootstrap, args.pairs, Path(tmp), args.postgres))
-        finally:
-            if broker is not None:
-                broker.stop()
+    if args.only == "all":
+        with tempfile.TemporaryDirectory() as tmp:
+            _throughput(args, Path(tmp))
     table = Table(title="one Evidently window (11 columns, 1,000-row reference)")
-    for column in ("window rows", "bare tests s", "Evidently report s", "ratio"):
+    for column in ("window rows", "bare tests s", "Evidently report s", "ratio",
+                   "data quality s", "quality / report"):
         table.add_column(column, justify="right")
-    for size, bare, report in evidently_costs([int(s) for s in args.windows.split(",")]):
-        table.add_row(f"{size:,}", f"{bare:.3f}", f"{report:.3f}", f"{report / bare:.1f}")
+    for size, bare, report, quality in evidently_costs(
+            [int(s) for s in args.windows.split(",")]):
+        table.add_row(f"{size:,}", f"{bare:.3f}", f"{report:.3f}", f"{report / bare:.1f}",
+                      f"{quality:.3f}", f"{quality / report:.2f}")
     console.print(table)
+
+
+def _throughput(args: argparse.Namespace, tmp: Path) -> None:
+    broker = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker = broker_for(args.broker, tmp / args.broker, _free_port())
+        with console.status(f"starting {args.broker}"):
+            bootstrap = broker.start()
+    try:
+        console.print(bench_throughput(bootstrap, args.pairs, tmp, args.postgres))
+    finally:
+        if broker is not None:
+            broker.stop()
 
 
 if __name__ == "__main__":
