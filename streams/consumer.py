@@ -439,8 +439,10 @@ class ConsumerLoop(Generic[E]):
             self.stats.degraded = True
             self.stats.outages += 1
             set_degraded(self._group_id, True)
-            log.warning("consumer degraded: retrying with backoff until it passes",
-                        extra={"group": self._group_id, "error": str(error)})
+            # The error in the text too: test runners and plain handlers show no extras.
+            log.warning("consumer degraded (%s): retrying with backoff until it passes",
+                        error, extra={"group": self._group_id,
+                                                     "error": str(error)})
         else:
             log.debug("still degraded", extra={"group": self._group_id, "error": str(error),
                                                "backoff_s": delay})
