@@ -441,8 +441,7 @@ class ConsumerLoop(Generic[E]):
             set_degraded(self._group_id, True)
             # The error in the text too: test runners and plain handlers show no extras.
             log.warning("consumer degraded (%s): retrying with backoff until it passes",
-                        error, extra={"group": self._group_id,
-                                                     "error": str(error)})
+                        error, extra={"group": self._group_id, "error": str(error)})
         else:
             log.debug("still degraded", extra={"group": self._group_id, "error": str(error),
                                                "backoff_s": delay})
