@@ -40,7 +40,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from streams.backoff import Backoff, Stopped, retry
+from streams.backoff import Backoff, Stopped, on_stop, retry
 from streams.codec import Decoder
 from streams.consumer import Batch, ConsumerLoop, LoopStats
 from streams.events import (
@@ -339,12 +339,7 @@ def run_alerts(settings: Settings, *, stop: threading.Event | None = None) -> Lo
         handler = AlertHandler(settings, notifier)
         loop = retry("join the alerts' consumer group", lambda: build_loop(
             settings, handler, producer), component="alerts-start", stop=stop)
-
-        def watch() -> None:
-            stop.wait()
-            loop.stop()
-
-        threading.Thread(target=watch, daemon=True, name="alerts-stop").start()
+        on_stop(stop, loop.stop, name="alerts-stop")
         log.info("alerts running", extra={"rules": len(settings.alerts.rules),
                                           "targets": len(urls)})
         return loop.run()

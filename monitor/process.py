@@ -19,7 +19,7 @@ from typing import Any
 
 from monitor.drift_worker import DriftWorker
 from monitor.handler import Monitor
-from streams.backoff import Stopped, retry
+from streams.backoff import Stopped, on_stop, retry
 from streams.codec import Decoder
 from streams.consumer import ConsumerLoop, LoopStats
 from streams.db import Database
@@ -90,13 +90,7 @@ def run_monitor(
             settings, db, producer, worker, clock=clock), component=START, stop=stop)
         loop = retry("join the monitor's consumer group", lambda: build_loop(
             settings, monitor, producer), component=START, stop=stop)
-
-        def watch() -> None:
-            stop.wait()
-            loop.stop()
-
-        watcher = threading.Thread(target=watch, daemon=True, name="monitor-stop")
-        watcher.start()
+        on_stop(stop, loop.stop, name="monitor-stop")
         log.info("monitor running", extra={"group": settings.monitor.group_id})
         return loop.run()
     except Stopped:

@@ -34,7 +34,7 @@ from serving.handler import PredictionHandler
 from serving.model import ModelHolder
 from serving.swap import Swapper
 from serving.updates import UpdateFollower
-from streams.backoff import Stopped, retry
+from streams.backoff import Stopped, on_stop, retry
 from streams.codec import Decoder
 from streams.consumer import ConsumerLoop, LoopStats
 from streams.errors import BrokerError, DriftloopError
@@ -197,9 +197,5 @@ def run_serving(
     serve_metrics(settings.serving.metrics_port)
     process = ServingProcess(settings, model=model, artifact=artifact, device=device)
     if stop is not None:
-        def _relay() -> None:
-            stop.wait()
-            process.stop()
-
-        threading.Thread(target=_relay, name="serving-stop", daemon=True).start()
+        on_stop(stop, process.stop, name="serving-stop")
     return process.run()

@@ -85,6 +85,17 @@ class RetryGate:
             set_degraded(self._component, False)
 
 
+def on_stop(stop: threading.Event, then: Callable[[], object], *, name: str) -> None:
+    """Call ``then`` (a loop's or a process's own ``stop``) once ``stop`` is set, from a
+    daemon thread: the CLI's signal handler only sets the event."""
+
+    def relay() -> None:
+        stop.wait()
+        then()
+
+    threading.Thread(target=relay, name=name, daemon=True).start()
+
+
 class Stopped(DriftloopError):
     """The process was asked to stop while it waited for a service to come back."""
 
