@@ -66,6 +66,8 @@ ALERTS = Counter("driftloop_alerts_total", "Alerts by rule event and outcome "
 PAGES = {"drift": "drift", "data_quality": "drift", "promotion": "models",
          "rollback": "models", "swap_refused": "models", "dead_letter_spike": ""}
 QUALITY = "data_quality"
+#: Told texts kept for deduplication before the expired ones are dropped.
+MAX_REMEMBERED = 1_000
 WINDOW_S = 60.0
 
 
@@ -139,6 +141,8 @@ class Rules:
         return f"{self._base}/{PAGES.get(happening.event, '')}"
 
     def fire(self, happening: Happening, now: float) -> list[Alert]:
+        if len(self._said) > MAX_REMEMBERED:
+            self._forget(now)
         alerts = []
         for i, rule in enumerate(self._rules):
             if rule.event != happening.event or rule.model not in ("*", happening.model):
@@ -153,6 +157,17 @@ class Rules:
             self._said[(i, happening.model, happening.reason)] = now
             alerts.append(Alert(rule, happening, self.link(happening)))
         return alerts
+
+    def _forget(self, now: float) -> None:
+        """Drop what no rule's cooldown or dedup window still covers (texts name windows, so
+        without this the dedup memory would grow with every window)."""
+        keep = max((max(r.cooldown_s, r.dedup_s) for r in self._rules), default=0.0)
+        self._last = {k: t for k, t in self._last.items() if now - t < keep}
+        self._said = {k: t for k, t in self._said.items() if now - t < keep}
+
+    @property
+    def remembered(self) -> int:
+        return len(self._said)
 
 
 class DeadLetterRate:

@@ -96,6 +96,17 @@ def test_a_rule_tells_once_per_cooldown_and_a_repeat_once_per_dedup_window() -> 
     assert rules.fire(Happening("rollback", "churn", "x"), now=0.0) == []
 
 
+def test_what_no_window_covers_any_more_is_forgotten() -> None:
+    from monitor.alerts import MAX_REMEMBERED
+
+    rules = Rules(AlertSettings(rules=(AlertRule(event="drift", cooldown_s=0, dedup_s=60),)))
+    for i in range(3 * MAX_REMEMBERED):  # one new text a second, as window ids make them
+        assert len(rules.fire(Happening("drift", "churn", f"window w{i}"), now=float(i)))
+        assert rules.remembered <= MAX_REMEMBERED + 1
+    assert rules.fire(Happening("drift", "churn", f"window w{3 * MAX_REMEMBERED - 1}"),
+                      now=3.0 * MAX_REMEMBERED) == [], "a recent text is still remembered"
+
+
 def test_dead_letters_spike_when_a_minute_holds_the_limit() -> None:
     rate = DeadLetterRate(per_minute=5)
     assert rate.add([0.0, 1.0, 2.0], now=2.0) is None
