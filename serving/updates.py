@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from serving.swap import Champion, Swapper, history
@@ -34,6 +34,7 @@ from streams.events import ModelUpdate, SwapFailed, new_event_id
 from streams.kafka_errors import broker_error
 from streams.producer import Producer
 from streams.settings import KafkaSettings
+from streams.transport import ConsumerClient, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class UpdateFollower:
 
     # -- Kafka -----------------------------------------------------------------------------
 
-    def _start_reading(self) -> KafkaConsumer:
+    def _start_reading(self) -> ConsumerClient:
         """Open the consumer and catch up with the topic; a failed try closes what it opened."""
         consumer = self._open()
         self._seen = set()  # every try reads the topic from its beginning again
@@ -123,9 +124,9 @@ class UpdateFollower:
             raise
         return consumer
 
-    def _open(self) -> KafkaConsumer:
+    def _open(self) -> ConsumerClient:
         try:
-            consumer = KafkaConsumer(
+            consumer = transport_for(self._kafka).consumer(
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -153,7 +154,7 @@ class UpdateFollower:
         consumer.seek_to_beginning(*parts)
         return consumer
 
-    def _poll(self, consumer: KafkaConsumer) -> list[Champion]:
+    def _poll(self, consumer: ConsumerClient) -> list[Champion]:
         try:
             polled = consumer.poll(timeout_ms=self._poll_timeout_ms)
         except KafkaError as exc:
@@ -179,7 +180,7 @@ class UpdateFollower:
                 found.append(champion)
         return found
 
-    def _catch_up(self, consumer: KafkaConsumer) -> None:
+    def _catch_up(self, consumer: ConsumerClient) -> None:
         parts = list(consumer.assignment())
         try:
             end = consumer.end_offsets(parts)
@@ -202,7 +203,7 @@ class UpdateFollower:
             log.warning("no champion to serve yet; waiting for a promotion",
                         extra={"model": self._swapper.model, "topic": self._topic})
 
-    def _follow(self, consumer: KafkaConsumer) -> None:
+    def _follow(self, consumer: ConsumerClient) -> None:
         target = self._swapper.next(history(self._poll(consumer)))
         if target is not None:
             self._apply(target)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -42,6 +42,7 @@ from streams.kafka_errors import broker_error
 from streams.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from streams.producer import Delivery, Producer
 from streams.settings import KafkaSettings
+from streams.transport import ConsumerClient, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ class ConsumerLoop(Generic[E]):
             **settings.client_config(),
         }
         try:
-            self._consumer = KafkaConsumer(**options)
+            self._consumer = transport_for(settings).consumer(**options)
             self._await_topics(settings.request_timeout_ms / 1000)
             self._consumer.subscribe(self._topics)
         except KafkaError as exc:
@@ -208,7 +209,7 @@ class ConsumerLoop(Generic[E]):
             self._sleep(0.2)
 
     @property
-    def consumer(self) -> KafkaConsumer:
+    def consumer(self) -> ConsumerClient:
         return self._consumer
 
     def stop(self) -> None:

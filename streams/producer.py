@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from streams.codec import encode
@@ -14,6 +13,7 @@ from streams.errors import ProduceError
 from streams.events import Event
 from streams.kafka_errors import broker_error, is_record_error
 from streams.settings import KafkaSettings
+from streams.transport import ProducerClient, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,10 @@ class Producer:
         self._producer = self._connect()
         self._pending: list[Any] = []
 
-    def _connect(self) -> KafkaProducer:
+    def _connect(self) -> ProducerClient:
         settings = self._settings
         try:
-            return KafkaProducer(
+            return transport_for(settings).producer(
                 client_id=self._client_id,
                 acks="all",
                 linger_ms=settings.linger_ms,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -20,6 +19,7 @@ from streams.events import (
     Prediction,
 )
 from streams.settings import KafkaSettings, TopicSettings
+from streams.transport import transport_for
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def ensure_topics(
     wanted = names if names is not None else TopicNames(topics.prefix).all()
     count = partitions if partitions is not None else topics.partitions
     try:
-        admin = KafkaAdminClient(client_id=f"{kafka.client_id}-admin", **kafka.client_config())
+        admin = transport_for(kafka).admin(client_id=f"{kafka.client_id}-admin",
+                                           **kafka.client_config())
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {kafka.bootstrap_servers}: {exc}") from exc
     try:

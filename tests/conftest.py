@@ -2,7 +2,11 @@
 
 Brokers: set DRIFTLOOP_TEST_BROKERS="tansu=HOST:PORT,kafka=HOST:PORT" to use running ones
 (``scripts/test`` does); otherwise each kind is started once per session in a temporary
-folder. PostgreSQL: DRIFTLOOP_TEST_POSTGRES_URL names a server where each test gets a
+folder. The ``broker`` fixture runs a test on Tansu and Apache Kafka; a module parametrizes it
+to run on the in-memory broker too (``ALL_BROKERS``, a contract) or only there (``MEMORY``,
+a handler test that needs nothing a real broker shows), with the marks ``on_every_broker``
+and ``on_memory`` (a module may set either as its ``pytestmark``).
+ PostgreSQL: DRIFTLOOP_TEST_POSTGRES_URL names a server where each test gets a
 database of its own; without it PostgreSQL cases are skipped, except under CI, where they fail.
 """
 
@@ -22,6 +26,12 @@ from streams.settings import KafkaSettings, Settings, TopicSettings
 from streams.topics import TopicNames, ensure_topics
 
 BROKER_KINDS = ("tansu", "kafka")
+#: Every implementation of the transport: the contract suites run on all of them.
+ALL_BROKERS = ("memory", *BROKER_KINDS)
+#: Only the in-memory broker, for tests of what a handler does with what it reads.
+MEMORY = ("memory",)
+on_every_broker = pytest.mark.parametrize("broker", ALL_BROKERS, indirect=True)
+on_memory = pytest.mark.parametrize("broker", MEMORY, indirect=True)
 DATABASE_KINDS = ("sqlite", "postgresql")
 
 
@@ -50,7 +60,9 @@ class _Brokers:
     def get(self, kind: str) -> BrokerInfo:
         if kind in self._running:
             return self._running[kind]
-        if kind in self._env:
+        if kind == "memory":
+            info = BrokerInfo(kind, f"memory://tests-{uuid.uuid4().hex[:8]}", "in-memory")
+        elif kind in self._env:
             version = os.environ.get(f"DRIFTLOOP_TEST_{kind.upper()}_VERSION", "")
             info = BrokerInfo(kind, self._env[kind], version)
         else:
@@ -92,6 +104,12 @@ def broker(request: pytest.FixtureRequest, _brokers: _Brokers) -> BrokerInfo:
 @pytest.fixture
 def tansu(_brokers: _Brokers) -> BrokerInfo:
     return _brokers.get("tansu")
+
+
+@pytest.fixture
+def memory_broker(_brokers: _Brokers) -> BrokerInfo:
+    """The in-memory broker, for a test of what the code does with what it reads."""
+    return _brokers.get("memory")
 
 
 @pytest.fixture

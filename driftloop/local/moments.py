@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy import select
 
@@ -47,6 +47,7 @@ from streams.events import (
 from streams.settings import Settings
 from streams.store import ExampleRow
 from streams.topics import Topic, TopicNames
+from streams.transport import ConsumerClient, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -319,10 +320,11 @@ class LoopWatcher:
 
     def _follow(self) -> None:
         try:
-            consumer = KafkaConsumer(group_id=None, enable_auto_commit=False,
-                                     auto_offset_reset="earliest", fetch_max_wait_ms=200,
-                                     client_id=f"{self._settings.kafka.client_id}-watcher",
-                                     **self._settings.kafka.client_config())
+            kafka = self._settings.kafka
+            consumer = transport_for(kafka).consumer(
+                group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+                fetch_max_wait_ms=200, client_id=f"{kafka.client_id}-watcher",
+                **kafka.client_config())
         except KafkaError as exc:
             self.error = exc
             return
@@ -343,7 +345,7 @@ class LoopWatcher:
         finally:
             consumer.close()
 
-    def _assign(self, consumer: KafkaConsumer) -> Sequence[TopicPartition]:
+    def _assign(self, consumer: ConsumerClient) -> Sequence[TopicPartition]:
         deadline = time.monotonic() + 30
         parts: list[TopicPartition] = []
         for topic in self._topics:

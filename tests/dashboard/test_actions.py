@@ -21,9 +21,9 @@ from tests.streams.kafka_helpers import read_all
 
 
 @pytest.fixture
-def deployment_and_actions(tansu, deployment_factory, database, tmp_path):
+def deployment_and_actions(memory_broker, deployment_factory, database, tmp_path):
     seed_retraining(database, NOW, artifacts=tmp_path / "artifacts")
-    dep = deployment_factory(tansu, partitions=1)
+    dep = deployment_factory(memory_broker, partitions=1)
     registry = Registry(database)
     producer = Producer(dep.kafka)
     publisher = UpdatePublisher(registry, producer, dep.names(Topic.MODEL_UPDATES))

@@ -43,8 +43,8 @@ def offline(tmp_path, live, database):
 
 
 @pytest.fixture
-def online(tansu, deployment_factory, live, database):
-    dep = deployment_factory(tansu, partitions=1)
+def online(memory_broker, deployment_factory, live, database):
+    dep = deployment_factory(memory_broker, partitions=1)
     return dep, _settings(dep.settings, database)
 
 

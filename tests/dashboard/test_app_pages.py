@@ -64,8 +64,8 @@ def offline(tmp_path, seeded_all, database):
 
 
 @pytest.fixture
-def online(tansu, deployment_factory, seeded_all, database):
-    dep = deployment_factory(tansu, partitions=1)
+def online(memory_broker, deployment_factory, seeded_all, database):
+    dep = deployment_factory(memory_broker, partitions=1)
     return dep, _settings(dep.settings, database)
 
 

@@ -11,10 +11,14 @@ from streams.db import Database
 from streams.settings import MonitorSettings
 from streams.store import ExampleRow, FeedbackRow, PredictionRow
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_memory
 from tests.monitor.events import feedback, prediction
 from tests.monitor.harness import running
 from tests.streams.kafka_helpers import produce_raw, read_all
+
+# The monitor's handling of what it reads; tests/monitor/test_process.py runs it on the
+# real brokers.
+pytestmark = on_memory
 
 QUIET = MonitorSettings(drift_kinds=(), drift_workers="thread")
 

@@ -1,5 +1,5 @@
-"""On a real broker and database: a feature that starts arriving null is stored as null,
-reported per window, and asks for retraining with the window as evidence."""
+"""On the in-memory broker and a real database: a feature that starts arriving null is stored
+as null, reported per window, and asks for retraining with the window as evidence."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from streams.db import Database
 from streams.events import DriftReport, RetrainRequested
 from streams.settings import MonitorSettings
 from streams.store import EventStore
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_memory
 from tests.monitor.harness import drift_events, running
+
+# The monitor's handling of what it reads; tests/monitor/test_process.py runs it on the
+# real brokers.
+pytestmark = on_memory
 
 BREAK = 600  # events before an upstream fault nulls most salaries
 AFTER = 300

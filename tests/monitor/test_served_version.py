@@ -15,10 +15,14 @@ from streams.events import Event, ModelPromoted, ModelRolledBack
 from streams.producer import Producer
 from streams.settings import MonitorSettings
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_memory
 from tests.monitor.events import T0, feedback, prediction
 from tests.monitor.harness import Running, running
 from tests.streams.kafka_helpers import produce_raw
+
+# The monitor's handling of what it reads; tests/monitor/test_process.py runs it on the
+# real brokers.
+pytestmark = on_memory
 
 QUIET = MonitorSettings(drift_kinds=(), drift_workers="thread")
 SHA = "0" * 64

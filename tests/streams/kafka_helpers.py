@@ -5,12 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from kafka import KafkaConsumer, KafkaProducer
+from streams.settings import KafkaSettings
+from streams.transport import transport_for
+
+
+def _transport(bootstrap: str):  # type: ignore[no-untyped-def]
+    return transport_for(KafkaSettings(bootstrap_servers=bootstrap))
 
 
 def produce_raw(bootstrap: str, topic: str, payloads: Sequence[bytes | None], *,
                 key: bytes | None = b"k") -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = _transport(bootstrap).producer(bootstrap_servers=bootstrap, acks="all")
     for payload in payloads:
         producer.send(topic, value=payload, key=key)
     producer.flush()
@@ -19,10 +24,11 @@ def produce_raw(bootstrap: str, topic: str, payloads: Sequence[bytes | None], *,
 
 def read_all(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 30.0) -> list:  # type: ignore[type-arg]
     """Every message of ``topic`` from the start, waiting until ``expect`` have arrived."""
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    consumer = _transport(bootstrap).consumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest",
         enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000,
     )
+    consumer.subscribe([topic])
     messages: list = []  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout_s
     try:

@@ -1,4 +1,4 @@
-"""The consumer loop's contract, run against Tansu and against Apache Kafka."""
+"""The consumer loop's contract, run on the in-memory broker, Tansu and Apache Kafka."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from streams.errors import SchemaError, StoreAccessError, StoreError
 from streams.events import InferenceRequest
 from streams.producer import Producer
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_every_broker, on_memory
 from tests.streams.kafka_helpers import produce_raw, read_all
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -58,6 +58,7 @@ def _drain(loop: ConsumerLoop[InferenceRequest], until: int, max_polls: int = 20
         polls += 1
 
 
+@on_every_broker
 def test_bad_messages_are_dead_lettered_and_good_ones_processed(deployment: Deployment) -> None:
     bootstrap = deployment.broker.bootstrap
     requests = deployment.names(Topic.REQUESTS)
@@ -90,6 +91,7 @@ def test_bad_messages_are_dead_lettered_and_good_ones_processed(deployment: Depl
     assert dead[0].value in bad, "the original bytes are kept"
 
 
+@on_every_broker
 def test_committed_offsets_are_not_consumed_again(deployment: Deployment) -> None:
     requests = deployment.names(Topic.REQUESTS)
     produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(20)])
@@ -106,6 +108,7 @@ def test_committed_offsets_are_not_consumed_again(deployment: Deployment) -> Non
     assert sorted(second.seen) == sorted(f"r{i}" for i in range(20, 25))
 
 
+@on_every_broker
 def test_a_message_that_fails_its_handler_is_isolated_and_dead_lettered(
     deployment: Deployment,
 ) -> None:
@@ -132,6 +135,7 @@ def test_a_message_that_fails_its_handler_is_isolated_and_dead_lettered(
     assert dead[0].value == encode(_request(4))
 
 
+@on_every_broker
 def test_a_poison_message_at_the_head_is_not_read_again_after_a_restart(
     deployment: Deployment,
 ) -> None:
@@ -217,6 +221,7 @@ def test_a_dead_letter_the_broker_refuses_is_sent_again_truncated(
     assert payload.startswith(dead[0].value)
 
 
+@on_every_broker
 def test_a_database_that_refuses_our_settings_stops_the_loop(deployment: Deployment) -> None:
     requests = deployment.names(Topic.REQUESTS)
     produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(3)])
@@ -236,6 +241,7 @@ def test_a_database_that_refuses_our_settings_stops_the_loop(deployment: Deploym
     assert sorted(again.seen) == ["r0", "r1", "r2"], "nothing was committed"
 
 
+@on_every_broker
 def test_transient_store_errors_are_retried_on_the_same_batch(deployment: Deployment) -> None:
     requests = deployment.names(Topic.REQUESTS)
     produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(3)])
@@ -254,6 +260,7 @@ def test_transient_store_errors_are_retried_on_the_same_batch(deployment: Deploy
     assert sum(calls[2:]) == 3
 
 
+@on_every_broker
 def test_handler_can_reject_single_records(deployment: Deployment) -> None:
     requests = deployment.names(Topic.REQUESTS)
     produce_raw(deployment.broker.bootstrap, requests, [encode(_request(i)) for i in range(4)])
@@ -285,14 +292,15 @@ payloads = st.lists(
 )
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@on_memory  # the loop's decoding and dead-lettering; the broker only carries the bytes
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(junk=payloads)
 def test_random_input_never_stops_the_loop(
-    junk: list[bytes], tansu: BrokerInfo, deployment_factory: object
+    junk: list[bytes], broker: BrokerInfo, deployment_factory: object
 ) -> None:
-    dep = deployment_factory(tansu, partitions=1)  # type: ignore[operator]
+    dep = deployment_factory(broker, partitions=1)  # type: ignore[operator]
     good = [encode(_request(i)) for i in range(3)]
-    produce_raw(tansu.bootstrap, dep.names(Topic.REQUESTS), [good[0], *junk, good[1], good[2]])
+    produce_raw(broker.bootstrap, dep.names(Topic.REQUESTS), [good[0], *junk, good[1], good[2]])
     handler = Collect()
     loop = _loop(dep, handler)
     _drain(loop, until=len(junk) + 3)

@@ -1,0 +1,153 @@
+"""What only the in-memory broker can show quickly: outages on demand and group hand-overs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from kafka import TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
+
+from streams.codec import Decoder, encode
+from streams.consumer import Batch, ConsumerLoop
+from streams.errors import ProduceError
+from streams.events import InferenceRequest
+from streams.memory import MemoryBroker
+from streams.producer import Producer
+from streams.settings import KafkaSettings
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def broker() -> Iterator[MemoryBroker]:
+    name = f"memory-test-{time.monotonic_ns()}"
+    yield MemoryBroker.named(name)
+    MemoryBroker.forget(name)
+
+
+def _settings(broker: MemoryBroker) -> KafkaSettings:
+    name = next(n for n, b in MemoryBroker._named.items() if b is broker)
+    return KafkaSettings(bootstrap_servers=f"memory://{name}", poll_timeout_ms=20)
+
+
+def _request(i: int) -> bytes:
+    return encode(InferenceRequest(request_id=f"r{i}", model="churn", features={"x": 1.0},
+                                   timestamp=NOW))
+
+
+def test_a_loop_rides_out_an_outage_and_loses_nothing(broker: MemoryBroker) -> None:
+    broker.create_topic("requests", 2)
+    broker.create_topic("dead", 1)
+    kafka = _settings(broker)
+    seen: list[str] = []
+
+    def handler(batch: Batch[InferenceRequest]) -> None:
+        seen.extend(r.event.request_id for r in batch.records)
+
+    loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
+        kafka, topics=["requests"], group_id="g",
+        decoders={"requests": Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes)},
+        handler=handler, producer=Producer(kafka), dead_letter_topic="dead",
+        max_backoff_s=0.05)
+    with Producer(kafka) as producer:
+        for i in range(5):
+            producer.send_raw("requests", _request(i), key=f"k{i}")
+    while len(seen) < 5:
+        loop.run_once()
+    app = Producer(kafka)
+    broker.down()
+    app.send_raw("requests", _request(99), key="k")
+    with pytest.raises(ProduceError) as lost:  # what an app sees meanwhile: try again later
+        app.flush()
+    assert lost.value.transient
+    for _ in range(5):
+        loop.run_once()
+    assert len(seen) == 5, "nothing is read while the broker is away"
+    broker.up()
+    with Producer(kafka) as producer:
+        for i in range(5, 10):
+            producer.send_raw("requests", _request(i), key=f"k{i}")
+    while len(seen) < 10:
+        loop.run_once()
+    loop.close()
+    app.close()
+    assert sorted(seen) == sorted(f"r{i}" for i in range(10))
+    assert sum(broker.committed("g", TopicPartition("requests", p)) or 0 for p in (0, 1)) == 10
+
+
+def test_a_commit_during_an_outage_degrades_the_loop_until_the_broker_is_back(
+    broker: MemoryBroker,
+) -> None:
+    broker.create_topic("requests", 1)
+    broker.create_topic("dead", 1)
+    kafka = _settings(broker)
+    seen: list[str] = []
+
+    def handler(batch: Batch[InferenceRequest]) -> None:
+        seen.extend(r.event.request_id for r in batch.records)
+        broker.down()  # the broker goes away between the store and the commit
+
+    loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
+        kafka, topics=["requests"], group_id="g",
+        decoders={"requests": Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes)},
+        handler=handler, producer=Producer(kafka), dead_letter_topic="dead",
+        max_backoff_s=0.05)
+    with Producer(kafka) as producer:
+        producer.send_raw("requests", _request(1), key="k")
+    back = threading.Timer(0.5, broker.up)
+    back.start()
+    loop.run_once()  # handles, then waits out the outage at the commit
+    back.join()
+    loop.close()
+    assert seen == ["r1"]
+    assert loop.stats.outages == 1
+    assert loop.stats.degraded is False
+    assert broker.committed("g", TopicPartition("requests", 0)) == 1
+
+
+def test_a_joining_member_takes_partitions_and_the_old_owner_cannot_commit_them(
+    broker: MemoryBroker,
+) -> None:
+    broker.create_topic("t", 4)
+    first = broker.consumer(group_id="g", auto_offset_reset="earliest")
+    first.subscribe(["t"])
+    assert len(first.assignment()) == 4
+    second = broker.consumer(group_id="g", auto_offset_reset="earliest")
+    second.subscribe(["t"])
+    moved = second.assignment()
+    assert len(moved) == 2
+    assert not moved & first.assignment()
+    with pytest.raises(CommitFailedError):
+        first.commit({next(iter(moved)): OffsetAndMetadata(1, "", -1)})
+    second.close()
+    assert len(first.assignment()) == 4, "a leaving member's partitions come back"
+
+
+def test_a_member_that_stops_polling_is_dropped_from_its_group(broker: MemoryBroker) -> None:
+    broker.create_topic("t", 2)
+    stuck = broker.consumer(group_id="g", max_poll_interval_ms=50)
+    stuck.subscribe(["t"])
+    alive = broker.consumer(group_id="g", max_poll_interval_ms=60_000)
+    alive.subscribe(["t"])
+    assert len(alive.assignment()) == 1
+    time.sleep(0.1)
+    alive.poll(timeout_ms=0)
+    assert len(alive.assignment()) == 2
+
+
+def test_a_record_over_the_brokers_limit_fails_its_flush_as_the_records_fault(
+    broker: MemoryBroker,
+) -> None:
+    broker.create_topic("t", 1)
+    broker.max_message_bytes = 100
+    producer = Producer(_settings(broker))
+    producer.send_raw("t", b"x" * 200, key="k")
+    with pytest.raises(ProduceError) as refused:
+        producer.flush()
+    producer.close()
+    assert refused.value.transient is False
