@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -40,20 +40,29 @@ def _request(i: int) -> bytes:
                                    timestamp=NOW))
 
 
-def test_a_loop_rides_out_an_outage_and_loses_nothing(broker: MemoryBroker) -> None:
-    broker.create_topic("requests", 2)
+def _requests_and_dead_letters(broker: MemoryBroker, *, partitions: int) -> KafkaSettings:
+    broker.create_topic("requests", partitions)
     broker.create_topic("dead", 1)
-    kafka = _settings(broker)
+    return _settings(broker)
+
+
+def _loop(kafka: KafkaSettings, handler: Callable[[Batch[InferenceRequest]], None]
+          ) -> ConsumerLoop[InferenceRequest]:
+    return ConsumerLoop(
+        kafka, topics=["requests"], group_id="g",
+        decoders={"requests": Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes)},
+        handler=handler, producer=Producer(kafka), dead_letter_topic="dead",
+        max_backoff_s=0.05)
+
+
+def test_a_loop_rides_out_an_outage_and_loses_nothing(broker: MemoryBroker) -> None:
+    kafka = _requests_and_dead_letters(broker, partitions=2)
     seen: list[str] = []
 
     def handler(batch: Batch[InferenceRequest]) -> None:
         seen.extend(r.event.request_id for r in batch.records)
 
-    loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
-        kafka, topics=["requests"], group_id="g",
-        decoders={"requests": Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes)},
-        handler=handler, producer=Producer(kafka), dead_letter_topic="dead",
-        max_backoff_s=0.05)
+    loop = _loop(kafka, handler)
     with Producer(kafka) as producer:
         for i in range(5):
             producer.send_raw("requests", _request(i), key=f"k{i}")
@@ -83,20 +92,14 @@ def test_a_loop_rides_out_an_outage_and_loses_nothing(broker: MemoryBroker) -> N
 def test_a_commit_during_an_outage_degrades_the_loop_until_the_broker_is_back(
     broker: MemoryBroker,
 ) -> None:
-    broker.create_topic("requests", 1)
-    broker.create_topic("dead", 1)
-    kafka = _settings(broker)
+    kafka = _requests_and_dead_letters(broker, partitions=1)
     seen: list[str] = []
 
     def handler(batch: Batch[InferenceRequest]) -> None:
         seen.extend(r.event.request_id for r in batch.records)
         broker.down()  # the broker goes away between the store and the commit
 
-    loop: ConsumerLoop[InferenceRequest] = ConsumerLoop(
-        kafka, topics=["requests"], group_id="g",
-        decoders={"requests": Decoder(InferenceRequest, max_bytes=kafka.max_message_bytes)},
-        handler=handler, producer=Producer(kafka), dead_letter_topic="dead",
-        max_backoff_s=0.05)
+    loop = _loop(kafka, handler)
     with Producer(kafka) as producer:
         producer.send_raw("requests", _request(1), key="k")
     back = threading.Timer(0.5, broker.up)
