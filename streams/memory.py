@@ -72,8 +72,11 @@ class MemoryBroker:
     _named: ClassVar[dict[str, MemoryBroker]] = {}
     _named_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    def __init__(self, *, address: str = "memory://",
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        #: What ``kafka.bootstrap_servers`` says to reach this broker.
+        self.address = address
         self.max_message_bytes = max_message_bytes
         self._clock_ms = clock_ms
         self._cond = threading.Condition()
@@ -87,7 +90,7 @@ class MemoryBroker:
         with cls._named_lock:
             broker = cls._named.get(name)
             if broker is None:
-                broker = cls._named[name] = cls()
+                broker = cls._named[name] = cls(address=f"memory://{name}")
             return broker
 
     @classmethod

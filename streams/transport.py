@@ -28,16 +28,9 @@ from streams.settings import KafkaSettings
 MEMORY_SCHEME = "memory://"
 
 
-class DeliveryFuture(Protocol):
-    """One sent message; done after a flush, then either succeeded or ``failed()``."""
-
-    is_done: bool
-    exception: BaseException | None
-
-    def failed(self) -> bool: ...
-
-
 class ProducerClient(Protocol):
+    """``send`` returns a future that ``streams.producer.Delivery`` describes."""
+
     def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
              headers: list[tuple[str, bytes]] | None = None) -> Any: ...
 

@@ -31,8 +31,7 @@ def broker() -> Iterator[MemoryBroker]:
 
 
 def _settings(broker: MemoryBroker) -> KafkaSettings:
-    name = next(n for n, b in MemoryBroker._named.items() if b is broker)
-    return KafkaSettings(bootstrap_servers=f"memory://{name}", poll_timeout_ms=20)
+    return KafkaSettings(bootstrap_servers=broker.address, poll_timeout_ms=20)
 
 
 def _request(i: int) -> bytes:

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
@@ -18,6 +17,7 @@ from streams.producer import Producer
 from streams.topics import Topic, ensure_topics
 from streams.transport import ConsumerClient, transport_for
 from tests.conftest import Deployment, on_every_broker
+from tests.streams.kafka_helpers import read_all
 
 pytestmark = on_every_broker
 
@@ -61,21 +61,11 @@ def _send(dep: Deployment, values: list[bytes], *, keys: list[str] | None = None
 def test_a_key_lands_on_the_same_partition_number_in_every_topic(deployment: Deployment) -> None:
     keys = [f"request-{i}" for i in range(40)]
     values = [k.encode() for k in keys]
-    _send(deployment, values, keys=keys, topic=Topic.REQUESTS)
-    _send(deployment, values, keys=keys, topic=Topic.FEEDBACK)
-    where: dict[str, dict[bytes, int]] = {}
+    where: dict[Topic, dict[bytes, int]] = {}
     for topic in (Topic.REQUESTS, Topic.FEEDBACK):
-        name = deployment.names(topic)
-        reader = transport_for(deployment.kafka).consumer(
-            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-            **deployment.kafka.client_config())
-        parts = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or ())]
-        reader.assign(parts)
-        reader.seek_to_beginning(*parts)
-        found: list[tuple[Any, ...]] = []
-        _poll_until([reader], lambda found=found: len(found) >= len(keys), found)
-        reader.close()
-        where[topic] = {value: partition for partition, _offset, value in found}
+        _send(deployment, values, keys=keys, topic=topic)
+        found = read_all(deployment.broker.bootstrap, deployment.names(topic), expect=len(keys))
+        where[topic] = {r.value: r.partition for r in found}
     assert where[Topic.REQUESTS] == where[Topic.FEEDBACK]
     assert len(set(where[Topic.REQUESTS].values())) > 1, "keys spread over the partitions"
 
@@ -150,25 +140,13 @@ def test_end_offsets_count_what_was_sent(deployment: Deployment) -> None:
         reader.close()
 
 
-@pytest.mark.parametrize("topic", [Topic.DRIFT])
-def test_headers_and_null_values_arrive_as_sent(deployment: Deployment, topic: Topic) -> None:
-    name = deployment.names(topic)
+def test_headers_and_null_values_arrive_as_sent(deployment: Deployment) -> None:
+    name = deployment.names(Topic.DRIFT)
     with Producer(deployment.kafka) as producer:
         producer.send_raw(name, None, key="tomb", headers=[("h", b"\x00\xff")])
         producer.send_raw(name, b"v", key=b"raw-key")
-    reader = transport_for(deployment.kafka).consumer(
-        group_id=None, auto_offset_reset="earliest", **deployment.kafka.client_config())
-    parts = [TopicPartition(name, p) for p in range(3)]
-    reader.assign(parts)
-    reader.seek_to_beginning(*parts)
-    found: list[Any] = []
-    deadline = time.monotonic() + 30
-    while len(found) < 2 and time.monotonic() < deadline:
-        for records in reader.poll(timeout_ms=100).values():
-            found.extend(records)
-    reader.close()
-    by_key = {r.key: r for r in found}
+    by_key = {r.key: r for r in read_all(deployment.broker.bootstrap, name, expect=2)}
     assert by_key[b"tomb"].value is None
     assert list(by_key[b"tomb"].headers) == [("h", b"\x00\xff")]
     assert by_key[b"raw-key"].value == b"v"
-    assert all(r.timestamp > 0 for r in found)
+    assert all(r.timestamp > 0 for r in by_key.values())
