@@ -6,7 +6,7 @@ whose data drifted by Evidently's verdict alone is shown once per model version,
 information), *retraining* (a run in the registry started, and how it ended),
 *promoted vN* (a ``ModelPromoted``), and *accuracy recovered* (after a drift and a
 promotion, the accuracy of the newest labelled examples is back within ``tolerance`` of the
-level it had before the drift). For a regression model the score is the MAE instead (lower
+level it had before the drift: the median of the windows measured before it). For a regression model the score is the MAE instead (lower
 is better; recovered when it is at most ``tolerance`` as a share above its level before the
 drift), and every message says MAE where a classifier's says accuracy.
 :class:`LoopWatcher` feeds it: a thread follows the drift and model-updates topics (its own
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import statistics
 import threading
 import time
 from collections import deque
@@ -143,8 +144,9 @@ class KeyMoments:
             return []
         self.drifting = True
         self.promoted_since_drift = False
-        best = max if self.accuracy is None or self.accuracy.higher_is_better else min
-        self.level = best(self._recent) if self._recent else None
+        # The typical level, not the luckiest window: the median of the recent windows is
+        # also robust to the few that already dropped before a detector fired.
+        self.level = statistics.median(self._recent) if self._recent else None
         self.lowest = self.accuracy.value if self.accuracy is not None else None
         return [Moment("drift", text, at, self.champion)]
 
