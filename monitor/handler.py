@@ -39,9 +39,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from kafka import TopicPartition
 
 from monitor import metrics
 from monitor.champion import Champion, champion_of
@@ -139,7 +141,6 @@ class Monitor:
         self.events = EventStore(db, clock=clock)
         self.store = MonitorStore(db, clock=clock)
         self.join = Join(JoinConfig(self.config.join_ttl_s, self.config.max_pending), self.store)
-        self.consumer: Any = None
         self._detector_config = DetectorConfig.from_settings(self.config)
         self._window_config = WindowConfig.from_settings(self.config)
         self._policy_config = PolicyConfig.from_settings(self.config)
@@ -250,7 +251,6 @@ class Monitor:
             else:
                 self.reports.pump()
                 self._publish()
-            self._update_lag()
         except (StoreError, BrokerError) as exc:
             self._stale = True
             self._idle_gate.failed(exc)
@@ -284,7 +284,7 @@ class Monitor:
         self._advance(now, changes)
         self._tick(now, changes)
         self._finish(changes)
-        self._update_lag()
+        self._update_lag(batch.lag)
 
     def _store_predictions(self, batch: Batch[Any]) -> set[int]:
         """Store the batch's predictions, rejecting conflicts; the ids of the accepted ones."""
@@ -519,14 +519,13 @@ class Monitor:
         self.store.mark_published([e.event_id for e in events] + retired)
         self._outbox_dirty = False
 
-    def _update_lag(self) -> None:
-        if self.consumer is None or time.monotonic() - self._lag_at < self.config.lag_interval_s:
+    def _update_lag(self, behind: Mapping[TopicPartition, int]) -> None:
+        """Export the lag the consumer loop measured, per topic."""
+        if time.monotonic() - self._lag_at < self.config.lag_interval_s:
             return
         self._lag_at = time.monotonic()
         lag: Counter[str] = Counter()
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is not None:
-                lag[tp.topic] += max(0, high - self.consumer.position(tp))
+        for tp, value in behind.items():
+            lag[tp.topic] += value
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(topic=topic).set(value)

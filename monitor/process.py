@@ -59,7 +59,6 @@ def build_loop(
         f"{settings.monitor.group_id}", decoders=topics, handler=monitor, producer=producer,
         dead_letter_topic=names(Topic.DEAD_LETTER), on_idle=monitor.on_idle,
     )
-    monitor.consumer = loop.consumer
     return loop
 
 

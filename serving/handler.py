@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from kafka import KafkaConsumer, TopicPartition
-
 from serving import metrics
 from serving.canary import RecentRequests
 from serving.model import ModelHolder
@@ -64,8 +62,6 @@ class PredictionHandler:
         self._max_bytes = max_bytes
         self._timer = timer
         self._wall_ms = wall_ms
-        self._lag: dict[TopicPartition, int] = {}
-        self.consumer: KafkaConsumer | None = None
 
     def __call__(self, batch: Batch[InferenceRequest]) -> None:
         started = self._timer()
@@ -111,17 +107,5 @@ class PredictionHandler:
         self._update_lag(batch)
 
     def _update_lag(self, batch: Batch[InferenceRequest]) -> None:
-        consumer = self.consumer
-        if consumer is None:
-            return
-        last: dict[TopicPartition, int] = {}
-        for record in batch.records:
-            tp = TopicPartition(record.topic, record.partition)
-            last[tp] = max(last.get(tp, -1), record.offset)
-        for tp, offset in last.items():
-            high = consumer.highwater(tp)
-            if high is not None:
-                self._lag[tp] = max(0, high - offset - 1)
-        owned = consumer.assignment()
-        self._lag = {tp: lag for tp, lag in self._lag.items() if tp in owned}
-        metrics.CONSUMER_LAG.labels(model=self._model).set(sum(self._lag.values()))
+        """Export the lag the consumer loop measured over this member's partitions."""
+        metrics.CONSUMER_LAG.labels(model=self._model).set(sum(batch.lag.values()))

@@ -167,7 +167,6 @@ class ServingProcess:
             except Stopped:
                 return
             cleanup.callback(loop.close)
-            handler.consumer = loop.consumer
             self._loop, self.stats = loop, loop.stats
             log.info("serving", extra={"model": self.model, "instance": self.instance,
                                        "device": str(self._device)})

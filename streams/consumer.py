@@ -75,6 +75,9 @@ class Batch(Generic[E]):
 
     records: list[Record[E]]
     rejected: list[tuple[Record[E], EventError]] = field(default_factory=list)
+    # Messages behind each partition this member owns once the batch is handled, as the loop
+    # measured it when it polled (see LoopStats.lag).
+    lag: Mapping[TopicPartition, int] = field(default_factory=dict)
 
     def reject(self, record: Record[E], error: EventError) -> None:
         """Dead-letter one record instead of failing the whole batch."""
@@ -101,6 +104,16 @@ class LoopStats:
     isolations: int = 0  # batches handled again in halves to find a failing message
     outages: int = 0  # times the loop became degraded
     degraded: bool = False
+    # Messages behind the log end, per partition this member owns: the high watermark the
+    # last fetch of it reported less the offset after its last polled message. A partition
+    # no fetch has reported on yet is absent; one handed to another member is dropped.
+    lag: dict[TopicPartition, int] = field(default_factory=dict)
+
+    def lag_by_topic(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for tp, behind in self.lag.items():
+            total[tp.topic] += behind
+        return total
 
 
 def dead_letter_headers(
@@ -300,7 +313,19 @@ class ConsumerLoop(Generic[E]):
             if messages:
                 offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "", -1)
         self.stats.consumed += count
-        return Batch(records), undecodable, offsets, count
+        self._measure_lag(offsets)
+        return Batch(records, lag=dict(self.stats.lag)), undecodable, offsets, count
+
+    def _measure_lag(self, offsets: Mapping[TopicPartition, OffsetAndMetadata]) -> None:
+        """Update ``stats.lag`` from the watermarks the fetches reported: local, no request."""
+        lag = self.stats.lag
+        for tp, after in offsets.items():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                lag[tp] = max(0, high - after.offset)
+        owned = self._consumer.assignment()
+        for tp in [tp for tp in lag if tp not in owned]:
+            del lag[tp]
 
     def _process(self, batch: Batch[E], undecodable: list[_DeadLetter]) -> bool:
         """Handle the batch and deliver what it produced; False if stopped while retrying."""
@@ -330,7 +355,7 @@ class ConsumerLoop(Generic[E]):
 
     def _handle(self, records: list[Record[E]]) -> list[tuple[Record[E], EventError]]:
         """Run the handler on ``records``; narrow a failure down to the message causing it."""
-        batch = Batch(list(records))
+        batch = Batch(list(records), lag=dict(self.stats.lag))
         try:
             self._handler(batch)
             self._producer.flush()  # a message it produced and the broker refused is its failure

@@ -6,9 +6,10 @@ whose data drifted by Evidently's verdict alone is shown once per model version,
 information), *retraining* (a run in the registry started, and how it ended),
 *promoted vN* (a ``ModelPromoted``), and *accuracy recovered* (after a drift and a
 promotion, the accuracy of the newest labelled examples is back within ``tolerance`` of the
-level it had before the drift: the median of the windows measured before it). For a regression model the score is the MAE instead (lower
-is better; recovered when it is at most ``tolerance`` as a share above its level before the
-drift), and every message says MAE where a classifier's says accuracy.
+level it had before the drift: the median of the windows measured before it). For a
+regression model the score is the MAE instead (lower is better; recovered when it is at most
+``tolerance`` as a share above its level before the drift), and every message says MAE where
+a classifier's says accuracy.
 :class:`LoopWatcher` feeds it: a thread follows the drift and model-updates topics (its own
 consumer, no group, from the beginning), and :meth:`poll` reads the runs and the windowed
 accuracy (or MAE) from the database.

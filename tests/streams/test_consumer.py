@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from streams.codec import Decoder, encode
@@ -89,6 +90,41 @@ def test_bad_messages_are_dead_lettered_and_good_ones_processed(deployment: Depl
     assert all(h["dl-topic"].decode() == requests for h in headers)
     assert sorted(int(h["dl-offset"]) for h in headers) == [5, 6, 7, 8, 9]
     assert dead[0].value in bad, "the original bytes are kept"
+
+
+class Lagging:
+    """Collects, per batch, the loop's lag and the offset after each partition's last record."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[dict[TopicPartition, int], dict[TopicPartition, int]]] = []
+
+    def __call__(self, batch: Batch[InferenceRequest]) -> None:
+        after: dict[TopicPartition, int] = {}
+        for r in batch.records:
+            tp = TopicPartition(r.topic, r.partition)
+            after[tp] = max(after.get(tp, 0), r.offset + 1)
+        self.batches.append((dict(batch.lag), after))
+
+
+@on_every_broker
+def test_the_loop_reports_how_far_behind_each_partition_is(deployment: Deployment) -> None:
+    dep = dataclasses.replace(deployment, settings=deployment.settings.model_copy(update={
+        "kafka": deployment.kafka.model_copy(update={"max_poll_records": 4})}))
+    requests = dep.names(Topic.REQUESTS)
+    produce_raw(dep.broker.bootstrap, requests, [encode(_request(i)) for i in range(30)])
+    handler = Lagging()
+    loop = _loop(dep, handler)
+    _drain(loop, until=30)
+    ends = loop.consumer.end_offsets(list(loop.consumer.assignment()))
+    loop.close()
+
+    assert len(handler.batches) >= 8, "four records a batch"
+    for lag, after in handler.batches:
+        assert set(after) <= set(lag), "every partition in the batch has a measured lag"
+        for tp, offset in after.items():
+            assert lag[tp] == ends[tp] - offset
+    assert any(sum(lag.values()) > 0 for lag, _ in handler.batches)
+    assert loop.stats.lag == {tp: 0 for tp, end in ends.items() if end}, "caught up"
 
 
 @on_every_broker
