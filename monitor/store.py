@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.join import Key
@@ -127,9 +126,6 @@ class MonitorStore:
     def __init__(self, db: Database, *, clock: Any) -> None:
         self.db = db
         self._now = clock
-
-    def _insert(self, table: Any) -> Any:
-        return (postgresql if self.db.dialect == "postgresql" else sqlite).insert(table)
 
     # -- the join's archive ------------------------------------------------------------------
 
@@ -307,7 +303,7 @@ class MonitorStore:
         now = self._now()
         with self.db.session() as session:
             for key, value in changes.state.items():
-                stmt = self._insert(StateRow.__table__).values(key=key, value=value,
+                stmt = self.db.insert(StateRow.__table__).values(key=key, value=value,
                                                                updated_at=now)
                 session.execute(stmt.on_conflict_do_update(
                     index_elements=["key"], set_={"value": value, "updated_at": now}))
@@ -320,7 +316,7 @@ class MonitorStore:
                     window_id=alarm.window_id, error_rate=alarm.error_rate, created_at=now,
                 ))
             for decision in changes.requests:
-                session.execute(self._insert(RetrainRequestRow.__table__).values(
+                session.execute(self.db.insert(RetrainRequestRow.__table__).values(
                     event_id=decision.event_id, model=decision.model,
                     champion_version=decision.champion_version, reasons=list(decision.reasons),
                     evidence=decision.evidence, status=OPEN, requested_at=decision.at,
@@ -351,7 +347,7 @@ class MonitorStore:
         self, session: Session, window: ClosedWindow, status: str, alarms: list[str],
         reference: dict[str, Any], now: datetime,
     ) -> None:
-        session.execute(self._insert(DriftReportRow.__table__).values(
+        session.execute(self.db.insert(DriftReportRow.__table__).values(
             event_id=report_event_id(window.window_id), window_id=window.window_id,
             model=window.model, model_version=window.version, kind=window.kind,
             trigger=window.trigger, first_id=window.first_id, last_id=window.last_id,
@@ -361,7 +357,7 @@ class MonitorStore:
         ).on_conflict_do_nothing())
         if window.performance:
             scores = {k: window.performance.get(k) for k in SCORE_COLUMNS}
-            session.execute(self._insert(WindowPerformanceRow.__table__).values(
+            session.execute(self.db.insert(WindowPerformanceRow.__table__).values(
                 window_id=window.window_id, model=window.model, model_version=window.version,
                 task=window.task, rows=window.rows, window_start=window.start,
                 window_end=window.end, created_at=now, **scores,

@@ -46,7 +46,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -148,8 +147,7 @@ class Registry:
     # -- versions -------------------------------------------------------------------------
 
     def ensure_model(self, model: str, task: str | None = None) -> None:
-        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
-        stmt = dialect.insert(RegistryModelRow).values(
+        stmt = self.db.insert(RegistryModelRow).values(
             name=model, task=task, created_at=self._now()
         ).on_conflict_do_nothing()
         with self.db.session() as session:

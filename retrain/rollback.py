@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from retrain.decision import rollback_verdict
 from retrain.registry import Registry
@@ -43,8 +42,7 @@ class AutoRollback:
 
     def record(self, report: DriftReport) -> bool:
         """Store a report's scores; False when it was stored before (a replay)."""
-        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
-        stmt = dialect.insert(WindowScoreRow).values(
+        stmt = self.db.insert(WindowScoreRow).values(
             event_id=report.event_id, model=report.model, version=report.model_version,
             window_id=report.window_id, window_end=report.window_end,
             performance=dict(report.performance), received_at=self._now(),

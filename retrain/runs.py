@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from retrain.tables import RetrainRequestRow, RetrainRunRow
@@ -192,8 +191,7 @@ class RunStore:
 
     def record_request(self, event: RetrainRequested) -> bool:
         """Store a request as pending; False when it was already stored (a replay)."""
-        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
-        stmt = dialect.insert(RetrainRequestRow).values(
+        stmt = self.db.insert(RetrainRequestRow).values(
             event_id=event.event_id, model=event.model, reasons=list(event.reasons),
             evidence=dict(event.evidence), champion_version=event.champion_version,
             requested_at=event.timestamp, received_at=self._now(), status="pending",

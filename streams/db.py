@@ -16,6 +16,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import (
     DisconnectionError,
     InterfaceError,
@@ -86,6 +87,11 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def insert(self, table: Any) -> Any:
+        """This database's INSERT for ``table`` (a Table or a mapped class): the dialect's own,
+        which knows ``ON CONFLICT``; SQLite and PostgreSQL spell the rest of it alike."""
+        return (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

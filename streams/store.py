@@ -27,7 +27,6 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -180,11 +179,6 @@ class EventStore:
         self.db = db
         self._now = clock or (lambda: datetime.now(UTC))
 
-    def _insert(self, table: Any) -> Any:
-        """The dialect's INSERT, which knows ON CONFLICT (both dialects spell it alike)."""
-        dialect = postgresql if self.db.dialect == "postgresql" else sqlite
-        return dialect.insert(table)
-
     def _insert_ignore(self, session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> int:
         """Insert ``rows``, skipping any that collide with a stored one; return how many landed.
 
@@ -193,7 +187,7 @@ class EventStore:
         """
         if not rows:
             return 0
-        stmt = self._insert(table).on_conflict_do_nothing().returning(table.c.id)
+        stmt = self.db.insert(table).on_conflict_do_nothing().returning(table.c.id)
         return len(session.execute(stmt, list(rows)).all())
 
     def add_predictions(self, predictions: Sequence[Prediction]) -> int:
@@ -266,7 +260,7 @@ class EventStore:
             for ex in best.values()
         ]
         table = ExampleRow.__table__
-        stmt = self._insert(table)
+        stmt = self.db.insert(table)
         new = stmt.excluded
         wins = or_(
             new.label_rank > table.c.label_rank,

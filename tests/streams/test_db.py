@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
 
 from streams.db import Database
@@ -44,3 +45,21 @@ def test_a_value_the_database_cannot_hold_is_not_transient(tmp_path: Path) -> No
         session.execute(text("INSERT INTO t VALUES (:v)"), {"v": 2**70})
     assert not refused.value.transient
     db.dispose()
+
+
+def test_insert_skips_or_updates_a_conflicting_row_on_either_database(database: Database) -> None:
+    table = sa.Table("insert_probe", sa.MetaData(), sa.Column("key", sa.String, primary_key=True),
+                     sa.Column("value", sa.Integer))
+    table.create(database.engine)
+    with database.session() as session:
+        first = session.execute(database.insert(table).values(key="a", value=1)
+                                .on_conflict_do_nothing().returning(table.c.key)).all()
+        again = session.execute(database.insert(table).values(key="a", value=2)
+                                .on_conflict_do_nothing().returning(table.c.key)).all()
+        upsert = database.insert(table).values(key="a", value=3)
+        session.execute(upsert.on_conflict_do_update(index_elements=[table.c.key],
+                                                     set_={"value": upsert.excluded.value}))
+    with database.session() as session:
+        stored = session.execute(sa.select(table.c.key, table.c.value)).all()
+    assert (len(first), len(again)) == (1, 0), "the second insert of the same key is skipped"
+    assert [tuple(row) for row in stored] == [("a", 3)]
