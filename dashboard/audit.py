@@ -7,14 +7,15 @@ attempts) is appended here before or as it happens. Rows are never updated or de
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from streams.clock import Clock, utc_now
 from streams.db import Base, Database
 from streams.store import UTCDateTime
 
@@ -48,14 +49,10 @@ class AuditEntry:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class AuditLog:
     """Appends and lists audit entries."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr
@@ -26,16 +25,13 @@ from dashboard.queries import StreamQueries
 from dashboard.registry_queries import RegistryQueries
 from dashboard.signin import SignInDesk
 from retrain.publisher import UpdatePublisher
+from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.producer import Producer
 from streams.settings import Settings
 from streams.topics import Topic, TopicNames
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def reveal(value: Any) -> Any:
@@ -66,7 +62,7 @@ class Dashboard:
         *,
         db: Database | None = None,
         sink_factory: Callable[[Settings], FeedbackSink] = _client_sink,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
         self.db = db or Database(settings.database_url, echo=settings.database.echo)

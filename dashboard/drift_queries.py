@@ -8,9 +8,9 @@ its threshold, a distance when it rises *above* it. :func:`strength` puts both o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -25,6 +25,7 @@ from monitor.tables import (
     RetrainRequestRow,
     WindowPerformanceRow,
 )
+from streams.clock import Clock, utc_now
 from streams.db import Database
 
 REPORT_COLUMNS = (
@@ -71,12 +72,8 @@ class DriftStatus:
     window_end: datetime | None = None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class DriftQueries:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

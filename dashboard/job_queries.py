@@ -6,7 +6,7 @@ state is never unpickled here) and described with the schedule the settings conf
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import select
 from retrain.runs import RunInfo, RunStore
 from retrain.scheduler import REQUEST_PREFIX, SCHEDULE_PREFIX, schedule_specs
 from retrain.tables import RetrainRequestRow, SchedulerJobRow
+from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.settings import Settings
 
@@ -28,10 +29,6 @@ REQUEST_COLUMNS = (
 )
 SCHEDULE_COLUMNS = ("job", "kind", "model", "every", "next_run")
 OPEN_REQUESTS = ("pending", "running")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _flat_metrics(metrics: Mapping[str, Any]) -> str:
@@ -61,7 +58,7 @@ def run_record(run: RunInfo, now: datetime) -> dict[str, Any]:
 
 
 class JobQueries:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
         self._db = db
         self._runs = RunStore(db)
         self._clock = clock

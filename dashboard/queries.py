@@ -10,7 +10,7 @@ a correction shows as soon as the monitor stored it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -20,6 +20,7 @@ from sqlalchemy import String, and_, case, cast, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
+from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.store import ExampleRow, FeedbackRow, PredictionRow
 
@@ -76,10 +77,6 @@ class VersionSeen:
     predictions: int
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _winning_event_id(prediction: Any) -> Any:
     """A correlated subquery: the event id of the feedback that wins for ``prediction``.
 
@@ -106,7 +103,7 @@ def _as_text(column: Any) -> Any:
 class StreamQueries:
     """The stream tables as the dashboard reads them."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -35,12 +35,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
 
 from streams.backoff import Backoff, Stopped, on_stop, retry
+from streams.clock import Clock, utc_now
 from streams.codec import Decoder
 from streams.consumer import Batch, ConsumerLoop, LoopStats
 from streams.events import (
@@ -289,7 +289,7 @@ class AlertHandler:
 
     def __init__(self, settings: Settings, notifier: Notifier, *,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 wall: Clock = utc_now) -> None:
         self._settings = settings.alerts
         self.rules = Rules(settings.alerts)
         self._dead = DeadLetterRate(settings.alerts.dead_letters_per_minute)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 from monitor.quality import window_quality
 from monitor.store import LABEL, PREDICTION, MonitorStore, ReportOutcome
 from monitor.tables import DONE, FAILED, PENDING, SKIPPED
+from streams.clock import utc_now
 from streams.db import Database
 from streams.errors import StoreError
 from streams.events import ColumnQuality
@@ -82,7 +83,7 @@ class _Worker:
     """The state of one worker (process or thread): a database and the reference cache."""
 
     def __init__(self, database_url: str) -> None:
-        self.store = MonitorStore(Database(database_url), clock=datetime.now)
+        self.store = MonitorStore(Database(database_url), clock=utc_now)
         self.references: OrderedDict[ReferenceSpec, list[dict[str, Any]]] = OrderedDict()
 
     def reference(self, spec: ReferenceSpec) -> list[dict[str, Any]]:

@@ -39,8 +39,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from kafka import TopicPartition
@@ -74,6 +74,7 @@ from monitor.store import (
 from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
 from streams.backoff import Backoff, RetryGate
+from streams.clock import Clock, utc_now
 from streams.consumer import Batch, Record
 from streams.db import Database
 from streams.errors import BrokerError, ConflictError, StoreError
@@ -92,10 +93,6 @@ IDLE_RETRY_MIN_S = 0.5
 IDLE_RETRY_MAX_S = 5.0
 #: The monitor's idle work on the ``driftloop_degraded`` gauge.
 IDLE_COMPONENT = "monitor-idle"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _ModelState:
@@ -130,7 +127,7 @@ class Monitor:
         producer: Producer,
         worker: DriftWorker,
         *,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
         self.config = settings.monitor

@@ -28,12 +28,12 @@ and ``closed`` the open requests it closed, with why.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.performance import LOWER_IS_BETTER
+from streams.clock import Clock
 from streams.settings import MonitorSettings
 
 MAX_ALARMS = 20
@@ -149,7 +149,7 @@ class _Model:
 class RetrainPolicy:
     """Per-model retrain decisions; see the module docstring."""
 
-    def __init__(self, config: PolicyConfig, clock: Callable[[], datetime]) -> None:
+    def __init__(self, config: PolicyConfig, clock: Clock) -> None:
         self.config = config
         self._clock = clock
         self._models: dict[str, _Model] = {}
@@ -326,7 +326,7 @@ class RetrainPolicy:
 
     @classmethod
     def from_state(
-        cls, config: PolicyConfig, clock: Callable[[], datetime], state: dict[str, Any]
+        cls, config: PolicyConfig, clock: Clock, state: dict[str, Any]
     ) -> RetrainPolicy:
         policy = cls(config, clock)
         for model, fields in state.items():

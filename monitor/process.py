@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from monitor.drift_worker import DriftWorker
 from monitor.handler import Monitor
 from streams.backoff import Stopped, on_stop, retry
+from streams.clock import Clock, utc_now
 from streams.codec import Decoder
 from streams.consumer import ConsumerLoop, LoopStats
 from streams.db import Database
@@ -36,10 +35,6 @@ __all__ = ["Monitor", "build_loop", "run_monitor"]
 
 #: The monitor's start-up on the ``driftloop_degraded`` gauge.
 START = "monitor-start"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_loop(
@@ -67,7 +62,7 @@ def run_monitor(
     *,
     db: Database | None = None,
     stop: threading.Event | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Clock = utc_now,
 ) -> LoopStats:
     """Run the monitor until ``stop`` is set (the CLI sets it on SIGTERM and SIGINT).
 

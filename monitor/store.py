@@ -34,6 +34,7 @@ from monitor.tables import (
     WindowPerformanceRow,
 )
 from monitor.windows import ClosedWindow
+from streams.clock import Clock
 from streams.db import Database
 from streams.events import (
     ColumnDrift,
@@ -123,7 +124,7 @@ def report_event_id(window_id: str) -> str:
 class MonitorStore:
     """Reads and writes of the monitor; see the module docstring."""
 
-    def __init__(self, db: Database, *, clock: Any) -> None:
+    def __init__(self, db: Database, *, clock: Clock) -> None:
         self.db = db
         self._now = clock
 

@@ -16,9 +16,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -38,6 +37,7 @@ from streams.artifacts import (
     origin_of,
     write_artifact,
 )
+from streams.clock import Clock, utc_now
 from streams.errors import ArtifactError, TrainingError
 from streams.nn import build_module, load_module, pick_device, state_to_numpy
 from streams.settings import RetrainSettings
@@ -56,12 +56,12 @@ class MLPTrainer:
         settings: RetrainSettings,
         *,
         show_progress: bool = False,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
         self._device = pick_device(settings.device)
         self._show_progress = show_progress
-        self._now = clock or (lambda: datetime.now(UTC))
+        self._now = clock
 
     @property
     def device(self) -> str:

@@ -39,10 +39,10 @@ replay), changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from retrain.tables import RegistryAuditRow, RegistryModelRow, RegistryVersionRow
 from streams.artifacts import load_artifact
+from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.errors import ArtifactError, RegistryError, StoreError
 from streams.events import ModelPromoted, ModelRolledBack, SwapFailed, new_event_id
@@ -140,9 +141,9 @@ def _verify(row: RegistryVersionRow, uri: str, sha256: str) -> None:
 class Registry:
     """Reads and changes the registry in the database; every change is one transaction."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
         self.db = db
-        self._now = clock or (lambda: datetime.now(UTC))
+        self._now = clock
 
     # -- versions -------------------------------------------------------------------------
 

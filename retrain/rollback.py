@@ -13,14 +13,13 @@ is the pure :func:`retrain.decision.rollback_verdict`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from retrain.decision import rollback_verdict
 from retrain.registry import Registry
 from retrain.tables import WindowScoreRow
+from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.events import DriftReport, ModelRolledBack
 from streams.settings import RetrainSettings
@@ -33,12 +32,12 @@ ACTOR = "driftloop:auto-rollback"
 class AutoRollback:
     def __init__(
         self, db: Database, registry: Registry, settings: RetrainSettings, *,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.registry = registry
         self.settings = settings
-        self._now = clock or (lambda: datetime.now(UTC))
+        self._now = clock
 
     def record(self, report: DriftReport) -> bool:
         """Store a report's scores; False when it was stored before (a replay)."""

@@ -27,7 +27,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from retrain.scoring import score
 from retrain.start import Start, champion_predates, checkpoint_folder, choose_start, start_from
 from retrain.trainer import EpochReport, Trainer, TrainingJob
 from streams.artifacts import ORIGIN, Artifact, Origin, artifact_path, load_artifact
+from streams.clock import Clock, utc_now
 from streams.errors import ArtifactError, DriftloopError, RegistryError, SchemaError, TrainingError
 from streams.events import ModelPromoted
 from streams.nn import pick_device
@@ -81,7 +82,7 @@ class RunOutcome:
 class Journal:
     """The log of one run, kept with the run in the database."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._now = clock
         self._lines: list[str] = []
 
@@ -176,7 +177,7 @@ class Retrainer:
         trainer: Trainer,
         trainer_name: str,
         on_change: Callable[[], object] = lambda: None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = utc_now,
         stop: threading.Event | None = None,
         version_of_code: str | None = None,
         defer: Defer | None = None,
@@ -189,7 +190,7 @@ class Retrainer:
         self.trainer = trainer
         self.trainer_name = trainer_name
         self._on_change = on_change
-        self._now = clock or (lambda: datetime.now(UTC))
+        self._now = clock
         self._stop = stop or threading.Event()
         self._code_version = version_of_code or code_version()
         self._plan = DatasetPlan.from_settings(settings)

@@ -18,15 +18,16 @@ the database is back (see :mod:`retrain.jobs`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from retrain.tables import RetrainRequestRow, RetrainRunRow
+from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.errors import StoreError
 from streams.events import RetrainRequested
@@ -90,9 +91,9 @@ class RunStart:
 
 
 class RunStore:
-    def __init__(self, db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
         self.db = db
-        self._now = clock or (lambda: datetime.now(UTC))
+        self._now = clock
 
     # -- runs -----------------------------------------------------------------------------
 

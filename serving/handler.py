@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from serving import metrics
 from serving.canary import RecentRequests
 from serving.model import ModelHolder
 from serving.predictor import predict_batch
+from streams.clock import Clock
 from streams.codec import encode
 from streams.consumer import Batch
 from streams.errors import DriftloopError, EventError, PayloadTooLargeError
@@ -47,7 +47,7 @@ class PredictionHandler:
         recent: RecentRequests,
         producer: Producer,
         topic: str,
-        clock: Callable[[], datetime],
+        clock: Clock,
         max_bytes: int = 1_000_000,
         timer: Callable[[], float] = time.perf_counter,
         wall_ms: Callable[[], float] = lambda: time.time() * 1000.0,

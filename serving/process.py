@@ -22,9 +22,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -35,6 +33,7 @@ from serving.model import ModelHolder
 from serving.swap import Swapper
 from serving.updates import UpdateFollower
 from streams.backoff import Stopped, on_stop, retry
+from streams.clock import Clock, utc_now
 from streams.codec import Decoder
 from streams.consumer import ConsumerLoop, LoopStats
 from streams.errors import BrokerError, DriftloopError
@@ -46,10 +45,6 @@ from streams.settings import Settings
 from streams.topics import Topic, TopicNames
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 #: Serving's start-up on the ``driftloop_degraded`` gauge.
@@ -72,7 +67,7 @@ class ServingProcess:
         artifact: Path | None = None,
         instance: str | None = None,
         device: str | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
         self.model = model

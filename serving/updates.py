@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from kafka import TopicPartition
@@ -28,6 +26,7 @@ from kafka.errors import KafkaError
 
 from serving.swap import Champion, Swapper, history
 from streams.backoff import RetryGate, Stopped, retry
+from streams.clock import Clock
 from streams.codec import Decoder
 from streams.errors import ArtifactError, BrokerError, EventError
 from streams.events import ModelUpdate, SwapFailed, new_event_id
@@ -50,7 +49,7 @@ class UpdateFollower:
         swapper: Swapper,
         producer: Producer,
         instance: str,
-        clock: Callable[[], datetime],
+        clock: Clock,
         fallback: Path | None = None,
         poll_timeout_ms: int = 100,
         metadata_timeout_s: float = 30.0,

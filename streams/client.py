@@ -15,12 +15,12 @@ id, so a request, its prediction and its feedback land on the same partition num
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
+from streams.clock import Clock, utc_now
 from streams.codec import encode
 from streams.errors import PayloadTooLargeError, SchemaError
 from streams.events import (
@@ -37,17 +37,13 @@ from streams.settings import Settings
 from streams.topics import Topic, TopicNames
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Client:
     def __init__(
         self,
         settings: Settings,
         *,
         producer: Producer | None = None,
-        clock: Callable[[], datetime] = _now,
+        clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
         self._names = TopicNames(settings.topics.prefix)

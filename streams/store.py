@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from streams.clock import Clock, utc_now
 from streams.db import Base, Database
 from streams.events import ClassOutput, Feedback, Prediction
 
@@ -175,9 +176,9 @@ def _confidence(prediction: Prediction) -> float | None:
 class EventStore:
     """Predictions, feedback and labelled examples in one database."""
 
-    def __init__(self, db: Database, *, clock: Any = None) -> None:
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
         self.db = db
-        self._now = clock or (lambda: datetime.now(UTC))
+        self._now = clock
 
     def _insert_ignore(self, session: Session, table: Any, rows: Sequence[dict[str, Any]]) -> int:
         """Insert ``rows``, skipping any that collide with a stored one; return how many landed.

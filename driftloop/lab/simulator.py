@@ -32,10 +32,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from driftloop.lab.scenarios import Example, Scenario
+from streams.clock import Clock, utc_now
 from streams.events import ClassOutput, Feedback, Prediction
 from streams.store import EventStore, LabelledExample
 
@@ -218,7 +219,7 @@ def store_warmup(
     scenario: Scenario,
     *,
     model: str,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
     prefix: str | None = None,
     chunk: int = 1_000,
 ) -> int:

@@ -26,9 +26,8 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +38,7 @@ from driftloop.lab.scenarios import Scenario
 from driftloop.lab.simulator import store_warmup
 from driftloop.local.supervisor import Child, ChildError, Exit, Supervisor, python_command
 from driftloop.migrations import migrate
+from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.errors import BrokerError, ConfigError
 from streams.settings import Settings
@@ -233,7 +233,7 @@ class LocalLoop:
         return settings
 
     def warm_up(self, scenario: Scenario, *, prefix: str | None = None,
-                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> int:
+                clock: Clock = utc_now) -> int:
         """Store the scenario's warm-up set as labelled examples of the loop's model."""
         return store_warmup(EventStore(self._db()), scenario, model=self.options.model,
                             prefix=prefix, clock=clock)

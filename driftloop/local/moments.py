@@ -23,9 +23,9 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from kafka import TopicPartition
@@ -34,6 +34,7 @@ from sqlalchemy import select
 
 from retrain.dataset import infer_task
 from retrain.runs import RunInfo, RunStore
+from streams.clock import Clock, utc_now
 from streams.codec import Decoder
 from streams.db import Database
 from streams.errors import EventError, StoreError
@@ -264,7 +265,7 @@ class LoopWatcher:
         *,
         model: str,
         window: int = 500,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
         self._db = db
