@@ -79,6 +79,7 @@ from streams.consumer import Batch, Record
 from streams.db import Database
 from streams.errors import BrokerError, ConflictError, StoreError
 from streams.events import ColumnQuality, Feedback, ModelPromoted, ModelRolledBack, Prediction
+from streams.outbox import publish_pending
 from streams.producer import Producer
 from streams.settings import Settings
 from streams.store import EventStore
@@ -508,12 +509,7 @@ class Monitor:
     def _publish(self) -> None:
         if not self._outbox_dirty:
             return
-        events, retired = self.store.unpublished()
-        for event in events:
-            self._producer.send(self._drift_topic, event, key=event.model)
-        if events:
-            self._producer.flush()
-        self.store.mark_published([e.event_id for e in events] + retired)
+        publish_pending(self.store, self._producer, self._drift_topic)
         self._outbox_dirty = False
 
     def _update_lag(self, behind: Mapping[TopicPartition, int]) -> None:

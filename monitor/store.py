@@ -44,6 +44,7 @@ from streams.events import (
     Prediction,
     RetrainRequested,
 )
+from streams.outbox import Outgoing, Pending
 from streams.store import ExampleRow, FeedbackRow, PredictionRow
 
 
@@ -372,9 +373,10 @@ class MonitorStore:
 
     # -- outbox -----------------------------------------------------------------------------
 
-    def unpublished(self) -> tuple[list[RetrainRequested | DriftReport], list[str]]:
-        """Requests and finished reports not yet on Kafka, oldest first; and the event ids of
-        finished reports that are never published (no drift result and no scores)."""
+    def pending(self) -> Pending[str]:
+        """The outbox (:mod:`streams.outbox`): requests and finished reports not yet on Kafka,
+        oldest first, keyed by model; retired are the event ids of finished reports that are
+        never published (no drift result and no scores)."""
         with self.db.session() as session:
             requests = session.execute(
                 select(RetrainRequestRow).where(RetrainRequestRow.published_at.is_(None))
@@ -393,7 +395,7 @@ class MonitorStore:
         publishable = [r for r in reports if r.status == DONE or r.performance]
         events += [_report_event(r) for r in publishable]
         retired = [r.event_id for r in reports if not (r.status == DONE or r.performance)]
-        return events, retired
+        return Pending([Outgoing(e.event_id, e, e.model) for e in events], retired)
 
     def mark_published(self, event_ids: Collection[str]) -> None:
         if not event_ids:

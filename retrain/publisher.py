@@ -14,18 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
-
-from pydantic import TypeAdapter
 
 from retrain.registry import Registry
-from streams.events import ModelUpdate
+from streams.outbox import publish_pending
 from streams.producer import Producer
 
 log = logging.getLogger(__name__)
-
-_UPDATES: TypeAdapter[Any] = TypeAdapter(ModelUpdate)
-
 
 class UpdatePublisher:
     def __init__(self, registry: Registry, producer: Producer, topic: str) -> None:
@@ -37,13 +31,7 @@ class UpdatePublisher:
     def publish_pending(self) -> int:
         """Send every unpublished registry event; return how many were acknowledged."""
         with self._lock:
-            pending = self._registry.unpublished()
-            if not pending:
-                return 0
-            for entry in pending:
-                self._producer.send(self._topic, _UPDATES.validate_python(entry.event),
-                                    key=entry.model)
-            self._producer.flush()
-            self._registry.mark_published([e.id for e in pending])
-        log.info("published model updates", extra={"count": len(pending), "topic": self._topic})
-        return len(pending)
+            sent = publish_pending(self._registry, self._producer, self._topic)
+        if sent:
+            log.info("published model updates", extra={"count": sent, "topic": self._topic})
+        return sent

@@ -39,12 +39,13 @@ replay), changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -54,9 +55,18 @@ from streams.artifacts import load_artifact
 from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.errors import ArtifactError, RegistryError, StoreError
-from streams.events import ModelPromoted, ModelRolledBack, SwapFailed, new_event_id
+from streams.events import (
+    ModelPromoted,
+    ModelRolledBack,
+    ModelUpdate,
+    SwapFailed,
+    new_event_id,
+)
+from streams.outbox import Outgoing, Pending
 
 log = logging.getLogger(__name__)
+
+_UPDATES: TypeAdapter[Any] = TypeAdapter(ModelUpdate)
 
 #: How much earlier than the crowning of a version a ``SwapFailed`` for it may be stamped and
 #: still count (serving's clock against the registry's); an older one is a replay.
@@ -426,7 +436,13 @@ class Registry:
         with self.db.session() as session:
             return [AuditEntry.of(r) for r in session.execute(stmt).scalars()]
 
-    def mark_published(self, audit_ids: Sequence[int]) -> None:
+    def pending(self) -> Pending[int]:
+        """The outbox (:mod:`streams.outbox`): the unpublished promotions and rollbacks as
+        events, keyed by model, by audit id."""
+        return Pending([Outgoing(entry.id, _UPDATES.validate_python(entry.event), entry.model)
+                        for entry in self.unpublished()])
+
+    def mark_published(self, audit_ids: Collection[int]) -> None:
         if not audit_ids:
             return
         with self.db.session() as session:

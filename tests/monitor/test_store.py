@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+
+import pytest
+from kafka import TopicPartition
 
 from monitor.drift_worker import DriftJob, DriftWorker, ReferenceSpec
 from monitor.policy import RetrainDecision
@@ -10,7 +14,12 @@ from monitor.store import Changes, MonitorStore, ReportOutcome
 from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow
 from streams.db import Database
+from streams.errors import ProduceError
 from streams.events import ColumnDrift, DriftReport, RetrainRequested
+from streams.memory import MemoryBroker
+from streams.outbox import publish_pending
+from streams.producer import Producer
+from streams.settings import KafkaSettings
 from streams.store import EventStore, LabelledExample
 from tests.monitor.events import T0, feedback, prediction
 
@@ -88,23 +97,45 @@ def test_the_outbox_publishes_requests_and_finished_reports_once(database: Datab
     store.commit(Changes(windows=[(window(performance={"accuracy": 0.5}), PENDING, [], {}),
                                   (window("m.served.v1.0"), SKIPPED, [], {})],
                          requests=[decision]))
-    events, retired = store.unpublished()
-    assert [type(e) for e in events] == [RetrainRequested]
-    assert retired == ["drift.m.served.v1.0"]
+    pending = store.pending()
+    assert [type(o.event) for o in pending.outgoing] == [RetrainRequested]
+    assert [(o.ref, o.key) for o in pending.outgoing] == [("retrain.m.1", "m")]
+    assert pending.retired == ["drift.m.served.v1.0"]
     column = ColumnDrift(column="x", method="K-S p_value", score=0.01, threshold=0.05,
                          drifted=True)
     store.commit(Changes(reports=[ReportOutcome("m.labelled.v1.0", DONE, (column,), 1.0, True,
                                                 "{}")]))
-    events, _ = store.unpublished()
-    report = events[-1]
+    pending = store.pending()
+    report = pending.outgoing[-1].event
     assert isinstance(report, DriftReport)
     assert (report.event_id, report.columns, report.performance, report.drift_detected) == (
         "drift.m.labelled.v1.0", (column,), {"accuracy": 0.5}, True)
-    store.mark_published([e.event_id for e in events] + retired)
-    assert store.unpublished() == ([], [])
+    store.mark_published([o.ref for o in pending.outgoing] + pending.retired)
+    assert not store.pending()
     store.commit(Changes(closed_requests=[("retrain.m.1", "timeout")]))
     assert (store.requests()[0].status, store.requests()[0].closed_reason) == (
         "closed", "timeout")
+
+
+def test_an_outage_leaves_the_outbox_pending_until_the_broker_acknowledges(
+        database: Database) -> None:
+    broker = MemoryBroker.named(f"outbox-{time.monotonic_ns()}")
+    try:
+        broker.create_topic("drift", 2)
+        producer = Producer(KafkaSettings(bootstrap_servers=broker.address))
+        store = MonitorStore(database, clock=clock)
+        store.commit(Changes(requests=[
+            RetrainDecision("retrain.m.1", "m", None, ("performance",), {}, T0)]))
+        with broker.outage(), pytest.raises(ProduceError):
+            publish_pending(store, producer, "drift")
+        assert [o.ref for o in store.pending().outgoing] == ["retrain.m.1"], "still pending"
+        assert publish_pending(store, producer, "drift") == 1
+        assert publish_pending(store, producer, "drift") == 0, "published once"
+        ends = [broker.end_offset(TopicPartition("drift", p)) for p in (0, 1)]
+        assert sum(ends) == 1
+        producer.close()
+    finally:
+        MemoryBroker.forget(broker.address.removeprefix("memory://"))
 
 
 def test_the_drift_worker_process_reports_a_window(database: Database) -> None:
