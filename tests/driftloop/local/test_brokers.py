@@ -122,7 +122,7 @@ def test_broker_outlives_the_command_that_started_it(tmp_path: Path) -> None:
     def command(action: str) -> subprocess.CompletedProcess[str]:
         # Output is a pipe: the command returns only if the broker does not hold it open.
         return subprocess.run(
-            [sys.executable, "-m", "driftloop.local.brokers", action, "--kind", "tansu",
+            [sys.executable, "-m", "driftloop.cli", "broker", action, "--kind", "tansu",
              "--workdir", str(workdir), "--port", str(port)],
             cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
         )
