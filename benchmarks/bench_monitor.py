@@ -98,7 +98,7 @@ def monitor_rate(settings: Settings, url: str, total: int, label: str) -> float:
     db = migrate_database(Database(url))
     producer = Producer(settings.kafka)
     worker = DriftWorker(url, mode="thread", max_in_flight=1)
-    monitor = Monitor(settings, db, producer, worker)
+    monitor = Monitor.on(settings, db, producer, worker)
     loop = build_loop(settings, monitor, producer)
     start = None
     with Progress(console=console, transient=True) as progress:

@@ -124,20 +124,23 @@ class Monitor:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
         producer: Producer,
         worker: DriftWorker,
         *,
+        events: EventStore,
+        store: MonitorStore,
         clock: Clock = utc_now,
     ) -> None:
+        """``events`` holds what the streams carry, ``store`` the monitor's own state and
+        outbox; both must read the same ``clock`` as the monitor (see :meth:`on`)."""
         self.settings = settings
         self.config = settings.monitor
         self._clock = clock
         self._producer = producer
         self.reports = ReportQueue(worker, settings.monitor)
         self._drift_topic = TopicNames(settings.topics.prefix)(Topic.DRIFT)
-        self.events = EventStore(db, clock=clock)
-        self.store = MonitorStore(db, clock=clock)
+        self.events = events
+        self.store = store
         self.join = Join(JoinConfig(self.config.join_ttl_s, self.config.max_pending), self.store)
         self._detector_config = DetectorConfig.from_settings(self.config)
         self._window_config = WindowConfig.from_settings(self.config)
@@ -148,6 +151,13 @@ class Monitor:
         self._idle_gate = RetryGate("monitor idle work", IDLE_COMPONENT,
                                     backoff=Backoff(IDLE_RETRY_MIN_S, IDLE_RETRY_MAX_S))
         self._load()
+
+    @classmethod
+    def on(cls, settings: Settings, db: Database, producer: Producer, worker: DriftWorker, *,
+           clock: Clock = utc_now) -> Monitor:
+        """A monitor whose stores are in ``db``, all reading ``clock``."""
+        return cls(settings, producer, worker, events=EventStore(db, clock=clock),
+                   store=MonitorStore(db, clock=clock), clock=clock)
 
     # -- state -------------------------------------------------------------------------------
 

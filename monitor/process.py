@@ -80,7 +80,7 @@ def run_monitor(
     worker = DriftWorker(db.url, mode=settings.monitor.drift_workers,
                          max_in_flight=settings.monitor.drift_queue)
     try:
-        monitor = retry("load the monitor's state", lambda: Monitor(
+        monitor = retry("load the monitor's state", lambda: Monitor.on(
             settings, db, producer, worker, clock=clock), component=START, stop=stop)
         loop = retry("join the monitor's consumer group", lambda: build_loop(
             settings, monitor, producer), component=START, stop=stop)

@@ -29,7 +29,7 @@ class Running:
         self.worker = DriftWorker(db.url, mode=worker_mode,  # type: ignore[arg-type]
                                   max_in_flight=dep.settings.monitor.drift_queue)
         kwargs = {"clock": clock} if clock is not None else {}
-        self.monitor = Monitor(dep.settings, db, self.producer, self.worker, **kwargs)
+        self.monitor = Monitor.on(dep.settings, db, self.producer, self.worker, **kwargs)
         self.loop: ConsumerLoop[Any] = build_loop(dep.settings, self.monitor, self.producer)
 
     def drain(self, until: Callable[[], bool], *, max_polls: int = 400,
