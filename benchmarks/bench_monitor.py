@@ -108,7 +108,7 @@ def monitor_rate(settings: Settings, url: str, total: int, label: str) -> float:
                 start = time.perf_counter()
             progress.update(task, completed=loop.stats.consumed)
     elapsed = time.perf_counter() - (start or time.perf_counter())
-    labelled = monitor.join.stats.labelled["agrawal"]
+    labelled = monitor.intake.join.stats.labelled["agrawal"]
     loop.close()
     worker.close()
     producer.close()

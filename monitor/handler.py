@@ -4,10 +4,8 @@ It handles the batches of one consumer group over the predictions, feedback and 
 topics (see :mod:`monitor.process`). Each batch:
 
 1. champion changes (``ModelPromoted``/``ModelRolledBack``) are read, with their manifests;
-2. predictions are stored (a different prediction for a stored request is dead-lettered as a
-   ``conflict``), then the batch goes through the :class:`monitor.join.Join`, whose misses
-   are looked up in the store; feedback with a label of the wrong type is dead-lettered, the
-   rest stored, and the joined examples upserted;
+2. the :class:`monitor.intake.Intake` stores its predictions and feedback (dead-lettering
+   conflicts and labels of the wrong type) and the examples the join made of them;
 3. the rows stored since the last batch are read back in store-id order — predictions into the
    ``served`` windows, first-time labelled examples into the detectors, the ``labelled``
    windows and the policy — and everything derived (cursors, window and detector state, closed
@@ -49,7 +47,8 @@ from monitor import metrics
 from monitor.champion import Champion, champion_of
 from monitor.detectors import DetectorConfig, ErrorDetectors
 from monitor.drift_worker import DriftJob, DriftWorker, ReferenceSpec
-from monitor.join import Join, JoinConfig, key_of
+from monitor.intake import Intake
+from monitor.join import JoinConfig
 from monitor.performance import ErrorScale
 from monitor.policy import (
     ChampionChanged,
@@ -69,16 +68,15 @@ from monitor.store import (
     LabelledRow,
     MonitorStore,
     ServedRow,
-    feedback_content,
 )
 from monitor.tables import DONE, PENDING, SKIPPED
 from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
 from streams.backoff import Backoff, RetryGate
 from streams.clock import Clock, utc_now
-from streams.consumer import Batch, Record
+from streams.consumer import Batch
 from streams.db import Database
-from streams.errors import BrokerError, ConflictError, StoreError
-from streams.events import ColumnQuality, Feedback, ModelPromoted, ModelRolledBack, Prediction
+from streams.errors import BrokerError, StoreError
+from streams.events import ColumnQuality, ModelPromoted, ModelRolledBack
 from streams.outbox import publish_pending
 from streams.producer import Producer
 from streams.settings import Settings
@@ -141,11 +139,11 @@ class Monitor:
         self._drift_topic = TopicNames(settings.topics.prefix)(Topic.DRIFT)
         self.events = events
         self.store = store
-        self.join = Join(JoinConfig(self.config.join_ttl_s, self.config.max_pending), self.store)
+        self.intake = Intake(events, store, JoinConfig(self.config.join_ttl_s,
+                                                       self.config.max_pending))
         self._detector_config = DetectorConfig.from_settings(self.config)
         self._window_config = WindowConfig.from_settings(self.config)
         self._policy_config = PolicyConfig.from_settings(self.config)
-        self._join_metrics = metrics.JoinExporter()
         self._lag_at = 0.0
         self._stale = False
         self._idle_gate = RetryGate("monitor idle work", IDLE_COMPONENT,
@@ -251,8 +249,7 @@ class Monitor:
             self._reload_if_stale()
             changes = Changes()
             now = self._clock()
-            self.join.expire(now)
-            self._count(0, 0, 0, ())
+            self.intake.expire(now)
             self._tick(now, changes)
             if changes:
                 self._finish(changes)
@@ -271,85 +268,11 @@ class Monitor:
         for record in batch.records:
             if isinstance(record.event, ModelPromoted | ModelRolledBack):
                 self._champion(champion_of(record.event), changes)
-        accepted = self._store_predictions(batch)
-        conflicting = self._conflicting_feedback(batch)
-        joinable = [r for r in batch.records
-                    if (isinstance(r.event, Prediction) and id(r.event) in accepted)
-                    or (isinstance(r.event, Feedback) and id(r.event) not in conflicting)]
-        result = self.join.process([r.event for r in joinable], now)
-        refused = {f.event_id: error for f, error in result.rejected}
-        feedback: list[Feedback] = []
-        for record in joinable:
-            event = record.event
-            if isinstance(event, Feedback):
-                if event.event_id in refused:
-                    batch.reject(record, refused[event.event_id])
-                else:
-                    feedback.append(event)
-        new_feedback = self.events.add_feedback(feedback) if feedback else 0
-        self.events.upsert_examples(result.examples)
-        self._count(len(feedback), new_feedback, len(refused), result.latencies)
+        self.intake.take(batch, now)
         self._advance(now, changes)
         self._tick(now, changes)
         self._finish(changes)
         self._update_lag(batch.lag)
-
-    def _store_predictions(self, batch: Batch[Any]) -> set[int]:
-        """Store the batch's predictions, rejecting conflicts; the ids of the accepted ones."""
-        records: list[Record[Any]] = [r for r in batch.records
-                                      if isinstance(r.event, Prediction)]
-        if not records:
-            return set()
-        known = self.store.prediction_event_ids({key_of(r.event) for r in records})
-        owners = self.store.prediction_keys({r.event.event_id for r in records})
-        accepted: list[Prediction] = []
-        for record in records:
-            event: Prediction = record.event
-            key = key_of(event)
-            owner, stored = owners.get(event.event_id, key), known.get(key, event.event_id)
-            if owner != key or stored != event.event_id:
-                batch.reject(record, ConflictError(
-                    f"event id {event.event_id!r} is already the prediction for request "
-                    f"{owner[1]!r} of model {owner[0]!r}" if owner != key else
-                    f"request {event.request_id!r} of model {event.model!r} already has "
-                    f"prediction {stored!r}"))
-                metrics.EVENTS.labels(kind="prediction", outcome="rejected").inc()
-                continue
-            owners[event.event_id], known[key] = key, event.event_id
-            accepted.append(event)
-        new = self.events.add_predictions(accepted)
-        metrics.EVENTS.labels(kind="prediction", outcome="stored").inc(new)
-        metrics.EVENTS.labels(kind="prediction", outcome="duplicate").inc(len(accepted) - new)
-        return {id(p) for p in accepted}
-
-    def _conflicting_feedback(self, batch: Batch[Any]) -> set[int]:
-        """Reject feedback whose event id is stored (or earlier in the batch) saying else;
-        the ids of the rejected ones."""
-        records = [r for r in batch.records if isinstance(r.event, Feedback)]
-        if not records:
-            return set()
-        seen = self.store.feedback_contents({r.event.event_id for r in records})
-        conflicting: set[int] = set()
-        for record in records:
-            event: Feedback = record.event
-            content = feedback_content(event)
-            prior = seen.setdefault(event.event_id, content)
-            if prior != content:
-                batch.reject(record, ConflictError(
-                    f"event id {event.event_id!r} is already feedback {prior[2]} for request "
-                    f"{prior[1]!r} of model {prior[0]!r}"))
-                metrics.EVENTS.labels(kind="feedback", outcome="rejected").inc()
-                conflicting.add(id(event))
-        return conflicting
-
-    def _count(self, feedback: int, new: int, refused: int,
-               latencies: tuple[tuple[str, float], ...]) -> None:
-        metrics.EVENTS.labels(kind="feedback", outcome="stored").inc(new)
-        metrics.EVENTS.labels(kind="feedback", outcome="duplicate").inc(feedback - new)
-        metrics.EVENTS.labels(kind="feedback", outcome="rejected").inc(refused)
-        for model, seconds in latencies:
-            metrics.LABEL_LATENCY.labels(model=model).observe(seconds)
-        self._join_metrics.export(self.join)
 
     # -- champions ---------------------------------------------------------------------------
 

@@ -65,10 +65,10 @@ def test_bad_input_is_counted_dead_lettered_and_never_stops_the_monitor(
         assert "another" not in stored_predictions
         assert len(stored_predictions) == 7
         assert sorted(stored_feedback) == ["early", "ghost", "p0", "p1", "p1"]
-        stats = run.monitor.join.stats
+        stats = run.monitor.intake.join.stats
         assert (stats.invalid_labels["churn"], stats.duplicates["churn"]) == (2, 2)
         assert stats.conflicts["churn"] == 0, "the conflicting prediction never got that far"
-        assert run.monitor.join.pending_feedback == 1, "the ghost's feedback waits"
+        assert run.monitor.intake.join.pending_feedback == 1, "the ghost's feedback waits"
         assert sample("driftloop_monitor_join_matches_total", model="churn") - matches == 4
         assert sample("driftloop_monitor_events_total", kind="feedback",
                       outcome="rejected") - rejected == 2
@@ -102,10 +102,10 @@ def test_an_idle_monitor_closes_windows_by_time_and_publishes_their_reports(
         assert (report.window_id, report.trigger, report.rows, report.status) == (
             "churn.served.v1.0", "time", 35, DONE)
         assert {c["column"] for c in report.columns} == {"x", "plan", "prediction"}
-        assert run.monitor.join.pending_predictions == 75
+        assert run.monitor.intake.join.pending_predictions == 75
         clock.now += timedelta(seconds=100)
         run.monitor.on_idle()
-        assert run.monitor.join.stats.expired_predictions["churn"] == 75
+        assert run.monitor.intake.join.stats.expired_predictions["churn"] == 75
         [event] = drift_events(dep, expect=1)
         assert event.event_id == report.event_id
         assert event.rows == 35
@@ -141,7 +141,7 @@ def test_a_restart_forgets_neither_pending_predictions_nor_detector_state(
     with running(dep, database) as first:
         first.drain(lambda: first.loop.stats.consumed >= len(rows) + stop_at + 1)
         assert first.monitor.store.alarms() == []
-        assert first.monitor.join.pending_predictions == len(rows) - stop_at
+        assert first.monitor.intake.join.pending_predictions == len(rows) - stop_at
 
     with Client(dep.settings) as client:
         for i, (_, _, label) in enumerate(rows[stop_at:], start=stop_at):
@@ -150,7 +150,7 @@ def test_a_restart_forgets_neither_pending_predictions_nor_detector_state(
         client.flush()
     with running(dep, database) as second:
         second.drain(lambda: second.loop.stats.consumed >= len(rows) - stop_at + 1)
-        stats = second.monitor.join.stats
+        stats = second.monitor.intake.join.stats
         assert stats.recovered["agrawal"] == len(rows) - stop_at, "predictions from the store"
         assert stats.labelled["other"] == 1, "the late prediction met its stored feedback"
         alarms = [(a.detector, a.index) for a in second.monitor.store.alarms()]
