@@ -33,6 +33,10 @@ MEMORY = ("memory",)
 on_every_broker = pytest.mark.parametrize("broker", ALL_BROKERS, indirect=True)
 on_memory = pytest.mark.parametrize("broker", MEMORY, indirect=True)
 DATABASE_KINDS = ("sqlite", "postgresql")
+#: For a slow test that needs a real broker and a database: each broker and each database
+#: once (pairwise) rather than all four combinations.
+on_each_broker_and_database = pytest.mark.parametrize(
+    ("broker", "database_url"), [("tansu", "postgresql"), ("kafka", "sqlite")], indirect=True)
 
 
 @dataclass(frozen=True)

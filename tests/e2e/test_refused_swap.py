@@ -21,7 +21,7 @@ from streams.events import ModelPromoted, ModelRolledBack, SwapFailed
 from streams.producer import Producer
 from streams.settings import MonitorSettings
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_each_broker_and_database
 from tests.monitor.harness import Running
 from tests.monitor.harness import running as monitoring
 from tests.retrain.helpers import FAST
@@ -57,6 +57,7 @@ def _fed(run: Running) -> int:
     return state.detectors.n if state is not None else 0
 
 
+@on_each_broker_and_database
 def test_a_refused_swap_leaves_the_registry_the_monitor_and_serving_agreeing(
     broker: BrokerInfo, deployment_factory: Callable[..., Deployment], database: Database,
     tmp_path: Path,

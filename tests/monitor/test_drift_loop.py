@@ -13,7 +13,7 @@ from streams.client import Client
 from streams.db import Database
 from streams.events import DriftReport, RetrainRequested
 from streams.settings import MonitorSettings
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_each_broker_and_database
 from tests.monitor.harness import drift_events, running
 
 CHANGE = 600  # labelled events before Agrawal switches its classification function
@@ -38,6 +38,7 @@ def agrawal_traffic(seed: int = 7) -> list[tuple[dict[str, float], int, int]]:
     return rows
 
 
+@on_each_broker_and_database
 def test_an_abrupt_drift_leads_to_a_retrain_request_naming_it(
     broker: BrokerInfo, deployment_factory: Callable[..., Deployment], database: Database
 ) -> None:

@@ -14,7 +14,7 @@ from streams.db import Database
 from streams.settings import MonitorSettings
 from streams.store import ExampleRow, FeedbackRow, PredictionRow
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_each_broker_and_database
 from tests.monitor.harness import running
 from tests.streams.kafka_helpers import produce_raw, read_all
 from tests.streams.poison import (
@@ -39,6 +39,7 @@ def _interleave(bad: list[tuple[str, bytes | None]], good: list[bytes]) -> list[
     return out + good[len(bad):]
 
 
+@on_each_broker_and_database
 def test_hostile_events_are_dead_lettered_and_valid_ones_stored_once(
     broker: BrokerInfo, deployment_factory: Callable[..., Deployment], database: Database
 ) -> None:

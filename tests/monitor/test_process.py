@@ -16,7 +16,7 @@ from streams.db import Database
 from streams.settings import MonitorSettings
 from streams.store import ExampleRow, FeedbackRow, PredictionRow
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_each_broker_and_database
 from tests.monitor.events import T0, feedback, prediction
 from tests.monitor.harness import drift_events, running
 from tests.monitor.test_drift_loop import CHANGE, agrawal_traffic
@@ -29,6 +29,7 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+@on_each_broker_and_database
 def test_bad_input_is_counted_dead_lettered_and_never_stops_the_monitor(
     broker: BrokerInfo, deployment_factory: Callable[..., Deployment], database: Database
 ) -> None:
@@ -123,6 +124,7 @@ def detector_alarms(rows: list[tuple[dict[str, float], int, int]]) -> list[tuple
     return fired
 
 
+@on_each_broker_and_database
 def test_a_restart_forgets_neither_pending_predictions_nor_detector_state(
     broker: BrokerInfo, deployment_factory: Callable[..., Deployment], database: Database
 ) -> None:

@@ -9,7 +9,7 @@ from retrain.runs import RunStore
 from streams.db import Database
 from streams.events import RetrainRequested
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_each_broker_and_database
 from tests.retrain.helpers import FAST, MODEL, T0, agrawal, seed_store
 from tests.retrain.process_helpers import running, send, wait_for_request
 from tests.streams.kafka_helpers import produce_raw, read_all
@@ -32,6 +32,7 @@ def _drift_cases() -> list[tuple[str, bytes | None]]:
     ]
 
 
+@on_each_broker_and_database
 def test_hostile_drift_events_and_updates_never_stop_retraining(
     broker: BrokerInfo, database: Database, deployment_factory,  # type: ignore[no-untyped-def]
 ) -> None:

@@ -17,7 +17,7 @@ from streams.db import Database
 from streams.events import DriftReport, ModelPromoted, ModelRolledBack, RetrainRequested
 from streams.nn import load_module
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_each_broker_and_database
 from tests.retrain.helpers import FAST, MODEL, T0, agrawal, seed_store
 from tests.retrain.process_helpers import (
     model_updates,
@@ -43,6 +43,7 @@ def _report(i: int, version: int, accuracy: float) -> DriftReport:
                        timestamp=start)
 
 
+@on_each_broker_and_database
 def test_requests_train_decide_publish_and_roll_back(
     broker: BrokerInfo, database: Database, deployment_factory, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:

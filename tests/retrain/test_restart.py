@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from retrain.registry import Registry
@@ -18,7 +17,7 @@ from retrain.tables import SchedulerJobRow
 from streams.db import Database
 from streams.events import RetrainRequested
 from streams.topics import Topic
-from tests.conftest import BrokerInfo, Deployment
+from tests.conftest import BrokerInfo, Deployment, on_each_broker_and_database
 from tests.retrain.helpers import FAST, MODEL, T0, agrawal, seed_store
 from tests.retrain.process_helpers import send, wait_for_request, wait_until
 
@@ -65,10 +64,8 @@ def _request(event_id: str, trace: Path, **evidence: str) -> RetrainRequested:
                             evidence={"trace": str(trace), **evidence}, timestamp=T0)
 
 
-# Two subprocess starts and a group rebalance make this the slowest test: it runs on each broker
-# and each database once (pairwise) rather than on all four combinations.
-@pytest.mark.parametrize(("broker", "database_url"), [("tansu", "postgresql"),
-                                                      ("kafka", "sqlite")], indirect=True)
+# Two subprocess starts and a group rebalance make this the slowest test of its kind.
+@on_each_broker_and_database
 def test_sigkill_and_restart_keep_schedules_and_run_no_request_twice(
     broker: BrokerInfo, database: Database, deployment_factory, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:

@@ -13,7 +13,7 @@ from streams.db import Database
 from streams.events import ClassOutput, Prediction
 from streams.store import EventStore, PredictionRow
 from streams.topics import Topic
-from tests.conftest import Deployment
+from tests.conftest import Deployment, on_each_broker_and_database
 from tests.streams.kafka_helpers import produce_raw
 
 N = 300
@@ -35,6 +35,7 @@ def _consumer(dep: Deployment, url: str, marker: Path, *, stall: bool) -> subpro
     return subprocess.Popen([*args, "--stall"] if stall else args, cwd=Path(__file__).parents[2])
 
 
+@on_each_broker_and_database
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(
     deployment: Deployment, database: Database, tmp_path: Path
 ) -> None:
