@@ -29,6 +29,10 @@ Workdir = Annotated[Path | None, typer.Option(
     help="The broker's work folder (state file, logs, Kafka's data); default: "
     "<home>/brokers/<kind>.")]
 
+# stop and status take --port so that one command line serves all three actions.
+KnownPort = Annotated[int | None, typer.Option(
+    help="Accepted for symmetry with start; the state file knows the port.")]
+
 
 def _broker(kind: BrokerKind, workdir: Path | None, port: int | None = None) -> LocalBroker:
     from driftloop.local.brokers import broker_for
@@ -61,10 +65,11 @@ def broker_start(
 def broker_stop(
     kind: Annotated[BrokerKind, typer.Option()] = BrokerKind.tansu,
     workdir: Workdir = None,
+    port: KnownPort = None,
 ) -> None:
     """Stop a local broker started by ``driftloop broker start``."""
     try:
-        _broker(kind, workdir).stop()
+        _broker(kind, workdir, port).stop()
     except DriftloopError as exc:
         raise fail(exc) from exc
     console.print(f"{kind.value} stopped")
@@ -74,8 +79,7 @@ def broker_stop(
 def broker_status(
     kind: Annotated[BrokerKind, typer.Option()] = BrokerKind.tansu,
     workdir: Workdir = None,
-    port: Annotated[int | None, typer.Option(help="Accepted for symmetry with start; the "
-                                             "state file knows the port.")] = None,
+    port: KnownPort = None,
 ) -> None:
     """Say whether a local broker is running, and where."""
     status = _broker(kind, workdir, port).status()
