@@ -244,11 +244,14 @@ def window_score(pairs: Sequence[tuple[Any, Any]]) -> tuple[float, int, Metric] 
     return sum(errors) / len(errors), len(errors), "mae"
 
 
-def windowed_accuracy(db: Database, model: str, rows: int) -> tuple[float, int, Metric] | None:
+def windowed_accuracy(db: Database, model: str, rows: int,
+                      version: int | None = None) -> tuple[float, int, Metric] | None:
     """:func:`window_score` of the newest ``rows`` labelled examples served by a trained
-    model."""
+    model, or by ``version`` of it alone."""
+    served = (ExampleRow.model_version == version if version is not None
+              else ExampleRow.model_version > 0)
     stmt = (select(ExampleRow.predicted, ExampleRow.label)
-            .where(ExampleRow.model == model, ExampleRow.model_version > 0)
+            .where(ExampleRow.model == model, served)
             .order_by(ExampleRow.id.desc()).limit(rows))
     with db.session() as session:
         pairs = session.execute(stmt).all()
@@ -310,7 +313,12 @@ class LoopWatcher:
         try:
             for run in self._runs.runs(self._model, limit=5):
                 found += self.tracker.update(run).moments
-            measured = windowed_accuracy(self._db, self._model, self._window)
+            # After a drift and a promotion, recovery is the new champion's own record: a
+            # window that still mixes in the old model's misses would hide it.
+            tracker = self.tracker
+            judged = (tracker.champion if tracker.drifting and tracker.promoted_since_drift
+                      else None)
+            measured = windowed_accuracy(self._db, self._model, self._window, judged)
         except StoreError as exc:
             log.warning("cannot read the loop's database: %s", exc)
             return found

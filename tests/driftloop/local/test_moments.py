@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from driftloop.local.moments import Accuracy, KeyMoments, window_score
+from driftloop.local.moments import Accuracy, KeyMoments, window_score, windowed_accuracy
 from retrain.runs import RunInfo
+from streams.db import Database
 from streams.events import DriftReport, ModelPromoted, RetrainRequested
+from streams.store import ExampleRow
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 SHA = "0" * 64
@@ -102,3 +104,20 @@ def test_the_window_score_is_an_mae_when_the_labels_are_quantities() -> None:
     assert window_score([(1, 1), (0, 1), ("a", "a"), ("b", "a")]) == (0.5, 4, "accuracy")
     assert window_score([(1.5, 1.0), (2.0, 3.0), (None, 2.5)]) == (0.75, 2, "mae")
     assert window_score([]) is None
+
+
+def test_the_windowed_accuracy_can_judge_one_version_alone(database: Database) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    # v1 is right on 2 of its 4 newest examples, v2 on all 3 of its own; v0 is untrained.
+    served = [(0, 1, 0), (1, 1, 1), (1, 0, 1), (2, 1, 1), (1, 1, 1), (2, 0, 0), (1, 0, 1),
+              (2, 1, 1)]
+    with database.session() as session:
+        session.add_all(ExampleRow(
+            model="m", request_id=f"r{i}", model_version=v, features={}, predicted=p, label=y,
+            label_source="label", label_rank=0, label_event_id=f"e{i}", label_timestamp=now,
+            prediction_timestamp=now, updated_at=now) for i, (v, p, y) in enumerate(served))
+
+    assert windowed_accuracy(database, "m", 100) == (5 / 7, 7, "accuracy")
+    assert windowed_accuracy(database, "m", 100, version=2) == (1.0, 3, "accuracy")
+    assert windowed_accuracy(database, "m", 2, version=1) == (0.5, 2, "accuracy")
+    assert windowed_accuracy(database, "m", 100, version=3) is None
