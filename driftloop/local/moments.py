@@ -139,6 +139,13 @@ class KeyMoments:
         self.all.extend(found)
         return self
 
+    @property
+    def judged_version(self) -> int | None:
+        """The version whose own examples the next :class:`Accuracy` should cover, or None for
+        every trained version. After a drift and a promotion, recovery is the new champion's
+        own record: a window that still mixes in the old model's misses would hide it."""
+        return self.champion if self.drifting and self.promoted_since_drift else None
+
     # -- rules -------------------------------------------------------------------------------
 
     def _drift(self, text: str, at: datetime) -> list[Moment]:
@@ -313,12 +320,8 @@ class LoopWatcher:
         try:
             for run in self._runs.runs(self._model, limit=5):
                 found += self.tracker.update(run).moments
-            # After a drift and a promotion, recovery is the new champion's own record: a
-            # window that still mixes in the old model's misses would hide it.
-            tracker = self.tracker
-            judged = (tracker.champion if tracker.drifting and tracker.promoted_since_drift
-                      else None)
-            measured = windowed_accuracy(self._db, self._model, self._window, judged)
+            measured = windowed_accuracy(self._db, self._model, self._window,
+                                         self.tracker.judged_version)
         except StoreError as exc:
             log.warning("cannot read the loop's database: %s", exc)
             return found

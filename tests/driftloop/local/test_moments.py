@@ -46,10 +46,12 @@ def test_drift_retraining_promotion_and_recovery_in_order() -> None:
     assert _kinds(t.update(_run(2, "succeeded", "promoted", 2))) == []
     assert _kinds(t.update(Accuracy(0.50, 500, _at(5)))) == []
     assert _kinds(t.update(Accuracy(0.95, 500, _at(6)))) == [], "not before a promotion"
+    assert t.judged_version is None, "every version's examples until a promotion"
     promoted = ModelPromoted(event_id="p2", model="m", version=2, previous_version=1,
                              artifact_uri="file:///a", sha256=SHA, reason="request: better",
                              timestamp=_at(7))
     assert [m.text for m in t.update(promoted).moments] == ["promoted v2 (request: better)"]
+    assert t.judged_version == 2, "recovery is the new champion's own record"
     assert _kinds(t.update(Accuracy(0.90, 500, _at(8)))) == [], "below 0.955 - 0.05"
     [recovered] = t.update(Accuracy(0.93, 500, _at(9))).moments
     assert recovered.kind == "recovered"
@@ -57,6 +59,7 @@ def test_drift_retraining_promotion_and_recovery_in_order() -> None:
     assert "before the drift 95.5%" in recovered.text
     assert "lowest 50.0%" in recovered.text
     assert not t.drifting
+    assert t.judged_version is None
 
 
 def test_reports_rejections_and_other_models() -> None:
