@@ -27,6 +27,7 @@ from monitor.tables import (
 )
 from streams.clock import Clock, utc_now
 from streams.db import Database
+from streams.scores import HEADLINE_ORDER, headline
 
 REPORT_COLUMNS = (
     "window_id", "kind", "model_version", "window_start", "window_end", "rows", "status",
@@ -42,7 +43,6 @@ QUALITY_COLUMNS = (
 )
 PERFORMANCE_COLUMNS = ("start", "model_version", "score", "metric", "examples")
 #: Which windowed metric to chart, best first.
-PREFERRED_METRICS = ("accuracy", "f1", "mse", "rmse", "mae")
 MAX_STRENGTH = 5.0
 
 
@@ -162,8 +162,8 @@ class DriftQueries:
                 .limit(limit))
         with self._db.session() as session:
             rows = list(reversed(list(session.execute(stmt).scalars())))
-        metric = next((m for m in PREFERRED_METRICS
-                       if any(getattr(r, m) is not None for r in rows)), None)
+        metric = headline(m for m in HEADLINE_ORDER
+                          if any(getattr(r, m) is not None for r in rows))
         if metric is None:
             return pd.DataFrame(columns=list(PERFORMANCE_COLUMNS))
         frame = pd.DataFrame.from_records(

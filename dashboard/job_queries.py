@@ -19,6 +19,7 @@ from retrain.tables import RetrainRequestRow, SchedulerJobRow
 from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.settings import Settings
+from streams.statuses import RequestStatus
 
 RUN_COLUMNS = (
     "id", "model", "trigger", "status", "decision", "version", "device", "started_at",
@@ -28,7 +29,7 @@ REQUEST_COLUMNS = (
     "requested_at", "model", "status", "reasons", "champion_version", "run_id", "event_id",
 )
 SCHEDULE_COLUMNS = ("job", "kind", "model", "every", "next_run")
-OPEN_REQUESTS = ("pending", "running")
+OPEN_REQUESTS = (RequestStatus.PENDING, RequestStatus.RUNNING)
 
 
 def _flat_metrics(metrics: Mapping[str, Any]) -> str:

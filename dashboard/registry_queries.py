@@ -17,6 +17,7 @@ from sqlalchemy import select
 from retrain.registry import Registry, VersionInfo
 from retrain.tables import RegistryModelRow, WindowScoreRow
 from streams.db import Database
+from streams.scores import headline
 
 VERSION_COLUMNS = (
     "version", "status", "created_at", "champion_since", "parent_version", "trigger",
@@ -26,7 +27,6 @@ VERSION_COLUMNS = (
 MARK_COLUMNS = ("at", "version", "event", "label", "actor", "reason")
 SCORE_COLUMNS = ("start", "model_version", "score", "metric", "examples")
 #: Which windowed metric to chart, best first.
-PREFERRED_METRICS = ("accuracy", "f1", "mse", "rmse", "mae")
 
 
 def _data_range(lineage: Mapping[str, Any], part: str) -> Mapping[str, Any]:
@@ -150,8 +150,7 @@ class RegistryQueries:
                 .order_by(w.window_end.desc()).limit(limit))
         with self.registry.db.session() as session:
             rows = list(reversed(session.execute(stmt).all()))
-        metric = next((m for m in PREFERRED_METRICS if any(m in (r[2] or {}) for r in rows)),
-                      None)
+        metric = headline(name for r in rows if isinstance(r[2], Mapping) for name in r[2])
         if metric is None:
             return pd.DataFrame(columns=list(SCORE_COLUMNS))
         records = [

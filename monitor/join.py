@@ -2,7 +2,7 @@
 
 Predictions and feedback meet by ``(model, request_id)``. Either may arrive first, feedback
 may come twice (a reviewer's correction beats the app's label, see
-:meth:`streams.store.LabelledExample.beats`), and any event may be replayed.
+:mod:`streams.labels`), and any event may be replayed.
 
 What joins is a function of the events alone, never of their arrival order:
 
@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from streams.errors import EventError
 from streams.events import ClassOutput, Feedback, Prediction
+from streams.labels import precedence_of
 from streams.store import LabelledExample
 
 Key = tuple[str, str]
@@ -139,10 +140,6 @@ def label_fits(prediction: Prediction, label: Any) -> bool:
     if isinstance(prediction.output, ClassOutput):
         return _label_kind(label) == _label_kind(prediction.output.label)
     return _label_kind(label) == "number"
-
-
-def _precedence(feedback: Feedback) -> tuple[int, datetime, str]:
-    return (1 if feedback.source == "reviewer" else 0, feedback.timestamp, feedback.event_id)
 
 
 class Join:
@@ -259,7 +256,7 @@ class Join:
             if not self._eligible(prediction, feedback):
                 self.stats.out_of_ttl[model] += 1
                 continue
-            if best is None or _precedence(feedback) > _precedence(best):
+            if best is None or precedence_of(feedback) > precedence_of(best):
                 best = feedback
         self._hold(key, _Held(prediction, now))
         if best is not None:
@@ -309,7 +306,7 @@ class Join:
                 latency = (feedback.timestamp - prediction.timestamp).total_seconds()
                 out.latencies.append((model, max(latency, 0.0)))
             held.best = feedback
-        elif _precedence(feedback) > _precedence(held.best):
+        elif precedence_of(feedback) > precedence_of(held.best):
             held.best = feedback
 
     def _hold(self, key: Key, held: _Held) -> _Held:

@@ -4,7 +4,7 @@ Classification scores are accuracy and the macro averages of precision, recall a
 every class seen in the labels or the predictions (a class never predicted has precision 0),
 labels compared by their JSON spelling — the same definitions the retraining stage uses for
 the champion's validation scores, so the two can be compared. Regression scores are MSE, MAE
-and RMSE.
+and RMSE. Their names and directions are :mod:`streams.scores`'s.
 
 The per-example error fed to the River detectors is 0 or 1 for both tasks: a wrong class, or
 a regression error larger than a tolerance (twice the typical absolute error, see
@@ -14,21 +14,12 @@ every model, whatever the scale of its target.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Task = Literal["classification", "regression"]
-
-#: Scores where a larger value is worse.
-LOWER_IS_BETTER = frozenset({"mse", "mae", "rmse"})
-
-
-def label_key(value: Any) -> str:
-    """The canonical spelling of a label: equal keys mean the same class."""
-    return json.dumps(value, sort_keys=True)
+from streams.scores import Task, label_key
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.performance import LOWER_IS_BETTER
 from streams.clock import Clock
+from streams.scores import higher_is_better
 from streams.settings import MonitorSettings
 
 MAX_ALARMS = 20
@@ -243,10 +243,10 @@ class RetrainPolicy:
             return
         value = signal.metrics[metric]
         margin = self.config.performance_margin
-        if metric in LOWER_IS_BETTER:
-            worse = value > champion * (1.0 + margin)
-        else:
+        if higher_is_better(metric):
             worse = value < champion - margin
+        else:
+            worse = value > champion * (1.0 + margin)
         if worse:
             state.performance = {
                 "window_id": signal.window_id, "metric": metric, "value": value,

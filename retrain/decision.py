@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retrain.dataset import Task
-from retrain.metrics import higher_is_better
+from streams.scores import gain as score_gain
 
 ROLLBACK_METRICS = ("accuracy", "f1", "mae", "mse", "rmse")
 
@@ -110,7 +110,7 @@ def decide(
         )
         return verdict(True, f"{why}; passes sanity checks")
     new, old = challenger.metrics[metric], champion.metrics[metric]
-    gain = new - old if higher_is_better(metric) else old - new
+    gain = score_gain(metric, new, old)
     numbers = f"{metric} {new:.4f} vs champion {old:.4f} (gain {gain:+.4f}, margin {margin:g})"
     if gain > margin:
         return verdict(True, f"beats the champion: {numbers}")
@@ -159,7 +159,7 @@ def rollback_verdict(
         return None
     new_score = sum(r[name] for r in recent_new) / len(recent_new)
     old_score = sum(r[name] for r in recent_old) / len(recent_old)
-    drop = old_score - new_score if higher_is_better(name) else new_score - old_score
+    drop = score_gain(name, old_score, new_score)
     if drop <= margin:
         return None
     reason = (

@@ -20,6 +20,7 @@ from retrain.concept import concept_of, followup_due, inherited_since, latest_si
 from retrain.registry import Registry
 from retrain.runs import RunStore
 from streams.settings import RetrainSettings
+from streams.statuses import VersionStatus
 from streams.store import ExampleRow
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class FollowUps:
                 if inherited_since(v.lineage) != since:
                     continue
                 concept = concept_of(v.lineage)
-                if v.status == "champion":
+                if v.status == VersionStatus.CHAMPION:
                     learnt = int(concept.get("examples") or 0)
                 else:
                     offered = max(offered, int(concept.get("available") or 0))

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from retrain.dataset import Dataset
-from retrain.metrics import classification_metrics, label_key, label_keys, regression_metrics
+from retrain.metrics import classification_metrics, regression_metrics
 from retrain.trainer import EpochReport, Progress, TrainingJob
 from streams.artifacts import (
     ORIGIN,
@@ -40,6 +40,7 @@ from streams.artifacts import (
 from streams.clock import Clock, utc_now
 from streams.errors import ArtifactError, TrainingError
 from streams.nn import build_module, load_module, pick_device, state_to_numpy
+from streams.scores import label_key, label_keys
 from streams.settings import RetrainSettings
 
 log = logging.getLogger(__name__)

@@ -47,6 +47,7 @@ from streams.errors import BrokerError, RegistryError, StoreError
 from streams.events import DriftEvent, DriftReport, ModelUpdate, RetrainRequested, SwapFailed
 from streams.producer import Producer
 from streams.settings import Settings
+from streams.statuses import RequestStatus
 from streams.store import EventStore
 from streams.topics import Topic, TopicNames
 
@@ -85,7 +86,7 @@ class DriftHandler:
     def _request(self, event: RetrainRequested) -> None:
         new = self._runs.record_request(event)
         stored = self._runs.request(event.event_id)
-        if stored is not None and stored.status == "pending":
+        if stored is not None and stored.status == RequestStatus.PENDING:
             queued = self._scheduler.add_request(event.event_id, event.model)
             log.info("retrain requested", extra={"model": event.model, "request": event.event_id,
                                                  "new": new, "queued": queued})

@@ -63,6 +63,7 @@ from streams.events import (
     new_event_id,
 )
 from streams.outbox import Outgoing, Pending
+from streams.statuses import VersionStatus
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ SWAP_CLOCK_SKEW = timedelta(seconds=60)
 class VersionInfo:
     model: str
     version: int
-    status: str
+    status: VersionStatus
     artifact_uri: str | None
     sha256: str | None
     metrics: Mapping[str, float]
@@ -95,9 +96,9 @@ class VersionInfo:
     @classmethod
     def of(cls, row: RegistryVersionRow) -> VersionInfo:
         return cls(
-            row.model, row.version, row.status, row.artifact_uri, row.sha256, dict(row.metrics),
-            dict(row.evaluation), dict(row.hyperparameters), dict(row.lineage), row.trainer,
-            row.code_version, row.parent_version, row.run_id, row.note, row.created_at,
+            row.model, row.version, VersionStatus(row.status), row.artifact_uri, row.sha256,
+            dict(row.metrics), dict(row.evaluation), dict(row.hyperparameters), dict(row.lineage),
+            row.trainer, row.code_version, row.parent_version, row.run_id, row.note, row.created_at,
             row.champion_since,
         )
 
@@ -193,8 +194,8 @@ class Registry:
                     ).scalar_one()
                     version = (latest or 0) + 1
                     session.add(RegistryVersionRow(
-                        model=model, version=version, status="candidate", artifact_uri=None,
-                        sha256=None, metrics={}, evaluation={},
+                        model=model, version=version, status=VersionStatus.CANDIDATE,
+                        artifact_uri=None, sha256=None, metrics={}, evaluation={},
                         hyperparameters=dict(hyperparameters), lineage=dict(lineage or {}),
                         trainer=trainer, code_version=code_version,
                         parent_version=parent_version, run_id=run_id, note="",
@@ -216,18 +217,18 @@ class Registry:
             row.metrics, row.lineage = dict(metrics), dict(lineage)
 
     def reject(self, model: str, version: int, *, evaluation: Mapping[str, Any], note: str) -> None:
-        self._set_outcome(model, version, "rejected", note, evaluation)
+        self._set_outcome(model, version, VersionStatus.REJECTED, note, evaluation)
 
     def fail(self, model: str, version: int, *, note: str) -> None:
-        self._set_outcome(model, version, "failed", note, None)
+        self._set_outcome(model, version, VersionStatus.FAILED, note, None)
 
     def _set_outcome(
-        self, model: str, version: int, status: str, note: str,
+        self, model: str, version: int, status: VersionStatus, note: str,
         evaluation: Mapping[str, Any] | None,
     ) -> None:
         with self.db.session() as session:
             row = self._version_row(session, model, version)
-            if row.status == "champion":
+            if row.status == VersionStatus.CHAMPION:
                 raise RegistryError(f"{model} v{version} is the champion; it cannot be {status}")
             row.status, row.note = status, note[:10_000]
             if evaluation is not None:
@@ -241,8 +242,8 @@ class Registry:
             result: Any = session.execute(
                 update(RegistryVersionRow)
                 .where(RegistryVersionRow.run_id.in_(list(run_ids)),
-                       RegistryVersionRow.status == "candidate")
-                .values(status="failed", note=note)
+                       RegistryVersionRow.status == VersionStatus.CANDIDATE)
+                .values(status=VersionStatus.FAILED, note=note)
             )
             return int(result.rowcount)
 
@@ -257,7 +258,7 @@ class Registry:
             target = self._version_row(session, model, version)
             current = self._champion_row(session, model)
             now = self._now()
-            uri, sha256 = self._crown(session, target, current, steps_down="archived",
+            uri, sha256 = self._crown(session, target, current, steps_down=VersionStatus.ARCHIVED,
                                       note=reason, at=now)
             if evaluation is not None:
                 target.evaluation = dict(evaluation)
@@ -286,7 +287,7 @@ class Registry:
                 found = session.execute(
                     select(RegistryVersionRow)
                     .where(RegistryVersionRow.model == model,
-                           RegistryVersionRow.status == "archived",
+                           RegistryVersionRow.status == VersionStatus.ARCHIVED,
                            RegistryVersionRow.champion_since.is_not(None))
                     .order_by(RegistryVersionRow.champion_since.desc())
                     .limit(1)
@@ -295,7 +296,7 @@ class Registry:
                     raise RegistryError(f"{model} has no former champion to roll back to")
                 target = found
             now = self._now()
-            event = self._restore(session, target, current, steps_down="rejected",
+            event = self._restore(session, target, current, steps_down=VersionStatus.REJECTED,
                                   note=f"rolled back: {reason}", actor=actor, reason=reason,
                                   at=now)
         log.warning("rolled back %s v%d -> v%d", model, event.from_version, event.version,
@@ -327,15 +328,15 @@ class Registry:
             rolled = None
             if target is not None:
                 try:
-                    rolled = self._restore(session, target, current, steps_down="refused",
-                                           note=reason, actor=actor, reason=reason,
-                                           at=self._now())
+                    rolled = self._restore(session, target, current,
+                                           steps_down=VersionStatus.REFUSED, note=reason,
+                                           actor=actor, reason=reason, at=self._now())
                 except RegistryError as exc:  # raised before any row changed
                     log.error("the version serving kept cannot be restored",
                               extra={"model": model, "version": target.version,
                                      "error": str(exc)})
             if rolled is None:
-                current.status, current.note = "refused", reason[:10_000]
+                current.status, current.note = VersionStatus.REFUSED, reason[:10_000]
                 log.error("serving refused %s v%d and no champion is left", model, version,
                           extra={"instance": event.instance, "error": event.error})
                 return None
@@ -359,7 +360,7 @@ class Registry:
 
     def _restore(
         self, session: Session, target: RegistryVersionRow, current: RegistryVersionRow, *,
-        steps_down: str, note: str, actor: str, reason: str, at: datetime,
+        steps_down: VersionStatus, note: str, actor: str, reason: str, at: datetime,
     ) -> ModelRolledBack:
         """Crown ``target`` in place of ``current`` and record the ``ModelRolledBack``."""
         uri, sha256 = self._crown(session, target, current, steps_down=steps_down, note=None,
@@ -376,7 +377,7 @@ class Registry:
 
     def _crown(
         self, session: Session, target: RegistryVersionRow, current: RegistryVersionRow | None,
-        *, steps_down: str, note: str | None, at: datetime,
+        *, steps_down: VersionStatus, note: str | None, at: datetime,
     ) -> tuple[str, str]:
         """Make ``target`` the champion in place of ``current`` (which becomes ``steps_down``).
 
@@ -388,15 +389,15 @@ class Registry:
         if current is not None and target.version == current.version:
             raise RegistryError(f"{name} is already the champion")
         uri, sha256 = target.artifact_uri, target.sha256
-        if target.status == "refused":
+        if target.status == VersionStatus.REFUSED:
             raise RegistryError(f"{name} cannot become the champion: {target.note}")
-        if target.status == "failed" or not uri or not sha256:
+        if target.status == VersionStatus.FAILED or not uri or not sha256:
             raise RegistryError(f"{name} has no usable artifact ({target.status})")
         _verify(target, uri, sha256)
         if current is not None:
             current.status = steps_down
             session.flush()
-        target.status, target.champion_since = "champion", at
+        target.status, target.champion_since = VersionStatus.CHAMPION, at
         if note is not None:
             target.note = note[:10_000]
         session.flush()
@@ -483,7 +484,7 @@ class Registry:
             ).all())
             champions: dict[str, int] = dict(session.execute(
                 select(RegistryVersionRow.model, RegistryVersionRow.version)
-                .where(RegistryVersionRow.status == "champion")
+                .where(RegistryVersionRow.status == VersionStatus.CHAMPION)
             ).all())
         return [ModelSummary(m.name, m.task, champions.get(m.name), counts.get(m.name, 0),
                              latest.get(m.name)) for m in models]
@@ -501,7 +502,7 @@ class Registry:
     def _champion_row(self, session: Session, model: str) -> RegistryVersionRow | None:
         return session.execute(
             select(RegistryVersionRow).where(RegistryVersionRow.model == model,
-                                             RegistryVersionRow.status == "champion")
+                                             RegistryVersionRow.status == VersionStatus.CHAMPION)
         ).scalar_one_or_none()
 
     def _version_row(self, session: Session, model: str, version: int) -> RegistryVersionRow:

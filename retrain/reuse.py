@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 from retrain.dataset import Task
 from retrain.decision import Decision, Evaluation, decide
-from retrain.metrics import higher_is_better
 from retrain.registry import VersionInfo
+from streams.scores import better
+from streams.statuses import VersionStatus
 
 #: The only status a version may be reused from.
-REUSABLE = "archived"
+REUSABLE = VersionStatus.ARCHIVED
 
 
 def candidates(versions: Sequence[VersionInfo], limit: int) -> list[VersionInfo]:
@@ -69,5 +70,4 @@ def pick(
 
 
 def _better(a: Decision, b: Decision, metric: str) -> bool:
-    x, y = a.challenger[metric], b.challenger[metric]
-    return x > y if higher_is_better(metric) else x < y
+    return better(metric, a.challenger[metric], b.challenger[metric])

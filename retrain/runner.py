@@ -34,7 +34,6 @@ from typing import Any
 from retrain.concept import Concept, Scored, concept_start, latest_since
 from retrain.dataset import Dataset, DatasetPlan, Example, Split, Task, build_dataset, infer_task
 from retrain.decision import Decision, Evaluation, decide, promotion_metric
-from retrain.metrics import label_key
 from retrain.registry import Registry, VersionInfo
 from retrain.reuse import candidates, pick
 from retrain.runs import RunStore
@@ -46,13 +45,14 @@ from streams.clock import Clock, utc_now
 from streams.errors import ArtifactError, DriftloopError, RegistryError, SchemaError, TrainingError
 from streams.events import ModelPromoted
 from streams.nn import pick_device
+from streams.scores import label_key
 from streams.settings import RetrainSettings
+from streams.statuses import RequestStatus, RunStatus, VersionStatus
 from streams.store import EventStore, ExampleRow
 
 log = logging.getLogger(__name__)
 
 ACTOR = "driftloop"
-_REQUEST_STATUS = {"succeeded": "done", "failed": "failed", "skipped": "skipped"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Trigger:
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: int
-    status: str
+    status: RunStatus
     decision: str | None = None
     version: int | None = None
     reason: str = ""
@@ -221,7 +221,7 @@ class Retrainer:
             self._defer(event_id, request.model, self.settings.drift_retry_s)
             return None
         outcome = self.run(request.model, trigger, examples=examples)
-        self.runs.finish_request(event_id, status=_REQUEST_STATUS[outcome.status],
+        self.runs.finish_request(event_id, status=RequestStatus.after(outcome.status),
                                  run_id=outcome.run_id)
         return outcome
 
@@ -295,7 +295,7 @@ class Retrainer:
         start = self.runs.start(model, trigger.kind, trigger.request_id)
         if start.skipped is not None:
             log.warning("retraining skipped", extra={"model": model, "reason": start.skipped})
-            return RunOutcome(start.run_id, "skipped", reason=start.skipped)
+            return RunOutcome(start.run_id, RunStatus.SKIPPED, reason=start.skipped)
         journal = Journal(self._now)
         journal.write(f"run {start.run_id} of {model} ({trigger.kind}"
                       f"{': ' + ', '.join(trigger.reasons) if trigger.reasons else ''})")
@@ -308,12 +308,13 @@ class Retrainer:
             journal.write(f"failed: {error}")
             if not isinstance(exc, DriftloopError):
                 journal.write(traceback.format_exc())
-            if version is not None and self.registry.version(model, version).status == "candidate":
+            if (version is not None
+                    and self.registry.version(model, version).status == VersionStatus.CANDIDATE):
                 self.registry.fail(model, version, note=error)
-            self.runs.finish(start.run_id, status="failed", version=version,
+            self.runs.finish(start.run_id, status=RunStatus.FAILED, version=version,
                              device=self.trainer.device, error=error, log=journal.text())
             log.warning("retraining failed", extra={"model": model, "error": error})
-            return RunOutcome(start.run_id, "failed", version=version, reason=error)
+            return RunOutcome(start.run_id, RunStatus.FAILED, version=version, reason=error)
 
     def _run(
         self, model: str, trigger: Trigger, run_id: int, journal: Journal, allocated: list[int],
@@ -391,11 +392,11 @@ class Retrainer:
             self.registry.reject(model, version, evaluation=decision.record(),
                                  note=decision.reason)
         verdict = "promoted" if decision.promote else "rejected"
-        self.runs.finish(run_id, status="succeeded", decision=verdict, version=version,
+        self.runs.finish(run_id, status=RunStatus.SUCCEEDED, decision=verdict, version=version,
                          device=self.trainer.device, metrics=metrics, log=journal.text())
         log.info("retraining finished", extra={"model": model, "version": version,
                                                 "decision": verdict})
-        return RunOutcome(run_id, "succeeded", verdict, version, decision.reason, event)
+        return RunOutcome(run_id, RunStatus.SUCCEEDED, verdict, version, decision.reason, event)
 
     def _reuse(
         self, model: str, trigger: Trigger, run_id: int, dataset: Dataset,
@@ -437,11 +438,13 @@ class Retrainer:
             return None
         journal.write(found.reason())
         self._publish(journal)
-        self.runs.finish(run_id, status="succeeded", decision="reused", version=found.version,
-                         metrics={"holdout": found.decision.record()}, log=journal.text())
+        self.runs.finish(run_id, status=RunStatus.SUCCEEDED, decision="reused",
+                         version=found.version, metrics={"holdout": found.decision.record()},
+                         log=journal.text())
         log.info("reused an archived version", extra={"model": model,
                                                        "version": found.version})
-        return RunOutcome(run_id, "succeeded", "reused", found.version, found.reason(), event)
+        return RunOutcome(run_id, RunStatus.SUCCEEDED, "reused", found.version, found.reason(),
+                          event)
 
     def _start(
         self, model: str, trigger: Trigger, concept: Concept, dataset: Dataset,

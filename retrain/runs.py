@@ -31,6 +31,7 @@ from streams.clock import Clock, utc_now
 from streams.db import Database
 from streams.errors import StoreError
 from streams.events import RetrainRequested
+from streams.statuses import RequestStatus, RunStatus
 
 INTERRUPTED = "interrupted: the retrain process stopped during the run"
 OUTAGE = "interrupted: the database went away during the run"
@@ -43,7 +44,7 @@ class RunInfo:
     model: str
     trigger: str
     request_id: str | None
-    status: str
+    status: RunStatus
     decision: str | None
     version: int | None
     device: str | None
@@ -55,8 +56,9 @@ class RunInfo:
 
     @classmethod
     def of(cls, r: RetrainRunRow) -> RunInfo:
-        return cls(r.id, r.model, r.trigger, r.request_id, r.status, r.decision, r.version,
-                   r.device, dict(r.metrics), r.error, r.log, r.started_at, r.finished_at)
+        return cls(r.id, r.model, r.trigger, r.request_id, RunStatus(r.status), r.decision,
+                   r.version, r.device, dict(r.metrics), r.error, r.log, r.started_at,
+                   r.finished_at)
 
     @property
     def seconds(self) -> float | None:
@@ -73,13 +75,13 @@ class RequestInfo:
     evidence: Mapping[str, Any]
     champion_version: int | None
     requested_at: datetime
-    status: str
+    status: RequestStatus
     run_id: int | None
 
     @classmethod
     def of(cls, r: RetrainRequestRow) -> RequestInfo:
         return cls(r.event_id, r.model, tuple(r.reasons), dict(r.evidence), r.champion_version,
-                   r.requested_at, r.status, r.run_id)
+                   r.requested_at, RequestStatus(r.status), r.run_id)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class RunStore:
         try:
             with self.db.session() as session:
                 row = RetrainRunRow(model=model, trigger=trigger, request_id=request_id,
-                                    status="running", metrics={}, log="", started_at=now)
+                                    status=RunStatus.RUNNING, metrics={}, log="", started_at=now)
                 session.add(row)
                 session.flush()
                 return RunStart(row.id)
@@ -115,14 +117,14 @@ class RunStore:
                   if busy is not None else f"another run of {model} was in progress")
         with self.db.session() as session:
             row = RetrainRunRow(model=model, trigger=trigger, request_id=request_id,
-                                status="skipped", metrics={}, error=reason, log=reason + "\n",
-                                started_at=now, finished_at=now)
+                                status=RunStatus.SKIPPED, metrics={}, error=reason,
+                                log=reason + "\n", started_at=now, finished_at=now)
             session.add(row)
             session.flush()
             return RunStart(row.id, reason)
 
     def finish(
-        self, run_id: int, *, status: str, decision: str | None = None,
+        self, run_id: int, *, status: RunStatus, decision: str | None = None,
         version: int | None = None, device: str | None = None,
         metrics: Mapping[str, Any] | None = None, error: str | None = None, log: str = "",
     ) -> None:
@@ -138,7 +140,7 @@ class RunStore:
 
     def running(self, model: str) -> RunInfo | None:
         stmt = select(RetrainRunRow).where(RetrainRunRow.model == model,
-                                           RetrainRunRow.status == "running")
+                                           RetrainRunRow.status == RunStatus.RUNNING)
         with self.db.session() as session:
             row = session.execute(stmt).scalar_one_or_none()
             return RunInfo.of(row) if row is not None else None
@@ -165,13 +167,13 @@ class RunStore:
         now = self._now()
         with self.db.session() as session:
             rows = list(session.execute(
-                select(RetrainRunRow).where(RetrainRunRow.status == "running")).scalars())
+                select(RetrainRunRow).where(RetrainRunRow.status == RunStatus.RUNNING)).scalars())
             for row in rows:
-                row.status, row.error, row.finished_at = "failed", INTERRUPTED, now
+                row.status, row.error, row.finished_at = RunStatus.FAILED, INTERRUPTED, now
                 row.log = (row.log or "") + INTERRUPTED + "\n"
             session.execute(
-                update(RetrainRequestRow).where(RetrainRequestRow.status == "running")
-                .values(status="failed")
+                update(RetrainRequestRow).where(RetrainRequestRow.status == RequestStatus.RUNNING)
+                .values(status=RequestStatus.FAILED)
             )
             return [RunInfo.of(r) for r in rows]
 
@@ -182,9 +184,9 @@ class RunStore:
         with self.db.session() as session:
             rows = list(session.execute(
                 select(RetrainRunRow).where(RetrainRunRow.model == model,
-                                            RetrainRunRow.status == "running")).scalars())
+                                            RetrainRunRow.status == RunStatus.RUNNING)).scalars())
             for row in rows:
-                row.status, row.error, row.finished_at = "failed", OUTAGE, now
+                row.status, row.error, row.finished_at = RunStatus.FAILED, OUTAGE, now
                 row.log = (row.log or "") + OUTAGE + "\n"
             return [RunInfo.of(r) for r in rows]
 
@@ -195,7 +197,7 @@ class RunStore:
         stmt = self.db.insert(RetrainRequestRow).values(
             event_id=event.event_id, model=event.model, reasons=list(event.reasons),
             evidence=dict(event.evidence), champion_version=event.champion_version,
-            requested_at=event.timestamp, received_at=self._now(), status="pending",
+            requested_at=event.timestamp, received_at=self._now(), status=RequestStatus.PENDING,
         ).on_conflict_do_nothing().returning(RetrainRequestRow.event_id)
         with self.db.session() as session:
             return session.execute(stmt).first() is not None
@@ -206,8 +208,8 @@ class RunStore:
             result: Any = session.execute(
                 update(RetrainRequestRow)
                 .where(RetrainRequestRow.event_id == event_id,
-                       RetrainRequestRow.status == "pending")
-                .values(status="running")
+                       RetrainRequestRow.status == RequestStatus.PENDING)
+                .values(status=RequestStatus.RUNNING)
             )
             if result.rowcount != 1:
                 return None
@@ -220,11 +222,11 @@ class RunStore:
             session.execute(
                 update(RetrainRequestRow)
                 .where(RetrainRequestRow.event_id == event_id,
-                       RetrainRequestRow.status == "running")
-                .values(status="pending")
+                       RetrainRequestRow.status == RequestStatus.RUNNING)
+                .values(status=RequestStatus.PENDING)
             )
 
-    def finish_request(self, event_id: str, *, status: str, run_id: int | None) -> None:
+    def finish_request(self, event_id: str, *, status: RequestStatus, run_id: int | None) -> None:
         with self.db.session() as session:
             session.execute(
                 update(RetrainRequestRow).where(RetrainRequestRow.event_id == event_id)
@@ -237,7 +239,7 @@ class RunStore:
             return RequestInfo.of(row) if row is not None else None
 
     def pending_requests(self) -> list[RequestInfo]:
-        stmt = (select(RetrainRequestRow).where(RetrainRequestRow.status == "pending")
+        stmt = (select(RetrainRequestRow).where(RetrainRequestRow.status == RequestStatus.PENDING)
                 .order_by(RetrainRequestRow.received_at))
         with self.db.session() as session:
             return [RequestInfo.of(r) for r in session.execute(stmt).scalars()]

@@ -15,9 +15,10 @@ import torch
 
 from retrain.dataset import Split
 from retrain.decision import Evaluation
-from retrain.metrics import classification_metrics, label_keys, regression_metrics
+from retrain.metrics import classification_metrics, regression_metrics
 from streams.artifacts import Artifact, Preprocessor
 from streams.nn import load_module
+from streams.scores import label_keys
 
 _BATCH = 8192
 

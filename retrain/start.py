@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 from retrain.concept import inherited_since
 from retrain.dataset import Dataset
-from retrain.metrics import label_key, label_keys
 from streams.artifacts import MANIFEST, Artifact, Manifest, Origin, Preprocessor
 from streams.errors import SchemaError
+from streams.scores import label_key, label_keys
 
 FineTune = Literal["never", "refreshes", "unless-abrupt"]
 

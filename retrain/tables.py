@@ -34,9 +34,6 @@ from streams.store import UTCDateTime
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
-VERSION_STATUSES = ("candidate", "champion", "rejected", "archived", "failed", "refused")
-RUN_STATUSES = ("running", "succeeded", "failed", "skipped")
-REQUEST_STATUSES = ("pending", "running", "done", "failed", "skipped")
 JOBS_TABLE = "retrain_jobs"
 
 

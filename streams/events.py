@@ -42,6 +42,8 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from streams.labels import LabelSource
+
 SCHEMA_VERSION = 1
 
 INT32_MAX = 2**31 - 1
@@ -274,7 +276,7 @@ class Feedback(Event):
     request_id: Identifier
     model: ModelName
     label: Label
-    source: Literal["app", "reviewer"] = "app"
+    source: LabelSource = "app"
     reviewer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     timestamp: Timestamp
 

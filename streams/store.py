@@ -2,8 +2,8 @@
 
 Every write is an ``INSERT .. ON CONFLICT``: replaying an event (a consumer restarted
 before it committed) never makes a second row. A labelled example keeps the label that wins
-by precedence, whatever order the feedback arrived in: a reviewer's label beats the app's,
-then the later timestamp wins, then the larger event id (so the outcome is deterministic).
+by the precedence of :mod:`streams.labels`, whatever order the feedback arrived in (a
+reviewer's label beats the app's, then the later timestamp, then the larger event id).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from sqlalchemy.types import TypeDecorator
 from streams.clock import Clock, utc_now
 from streams.db import Base, Database
 from streams.events import ClassOutput, Feedback, Prediction
+from streams.labels import SOURCE_RANK, precedence
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
-SOURCE_RANK = {"app": 0, "reviewer": 1}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -152,13 +152,9 @@ class LabelledExample:
 
     def beats(self, other: LabelledExample) -> bool:
         """Whether this example's label takes precedence over ``other``'s."""
-        return label_precedence(self.label_source, self.label_timestamp, self.label_event_id) > (
-            label_precedence(other.label_source, other.label_timestamp, other.label_event_id)
+        return precedence(self.label_source, self.label_timestamp, self.label_event_id) > (
+            precedence(other.label_source, other.label_timestamp, other.label_event_id)
         )
-
-
-def label_precedence(source: str, timestamp: datetime, event_id: str) -> tuple[int, datetime, str]:
-    return (SOURCE_RANK[source], _utc(timestamp) or timestamp, event_id)
 
 
 def predicted_value(prediction: Prediction) -> Any:
@@ -263,6 +259,7 @@ class EventStore:
         table = ExampleRow.__table__
         stmt = self.db.insert(table)
         new = stmt.excluded
+        # streams.labels' rule over the stored rank, timestamp and event id.
         wins = or_(
             new.label_rank > table.c.label_rank,
             and_(

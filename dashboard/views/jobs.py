@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import session
 from dashboard.auth import User
 from dashboard.context import Dashboard
+from streams.statuses import RunStatus
 
 ALL_MODELS = "All models"
 _RUNS = {"duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f")}
@@ -31,7 +32,7 @@ def render(dash: Dashboard, user: User | None) -> None:
                 "next_run": st.column_config.DatetimeColumn("next run (UTC)",
                                                             format="YYYY-MM-DD HH:mm:ss")})
         runs = dash.jobs.runs(model, limit=200)
-        running = runs[runs["status"] == "running"]
+        running = runs[runs["status"] == RunStatus.RUNNING]
         st.subheader(f"Running ({len(running)})")
         if running.empty:
             st.caption("Nothing is training right now.")

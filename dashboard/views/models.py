@@ -16,12 +16,16 @@ from dashboard.auth import User
 from dashboard.context import Dashboard
 from retrain.registry import VersionInfo
 from streams.errors import DriftloopError
+from streams.statuses import VersionStatus
 
 _RESULT = "models_result"
-STATUS_COLORS = alt.Scale(
-    domain=["champion", "candidate", "archived", "rejected", "failed", "refused"],
-    range=["#2e7d32", "#1565c0", "#9e9e9e", "#ef6c00", "#c62828", "#6a1b9a"],
-)
+_STATUS_COLOR = {
+    VersionStatus.CHAMPION: "#2e7d32", VersionStatus.CANDIDATE: "#1565c0",
+    VersionStatus.ARCHIVED: "#9e9e9e", VersionStatus.REJECTED: "#ef6c00",
+    VersionStatus.FAILED: "#c62828", VersionStatus.REFUSED: "#6a1b9a",
+}
+STATUS_COLORS = alt.Scale(domain=[str(s) for s in _STATUS_COLOR],
+                          range=list(_STATUS_COLOR.values()))
 
 
 def metrics_chart(long: pd.DataFrame) -> alt.FacetChart:
@@ -112,14 +116,15 @@ def _done(outcome: Outcome, verb: str) -> None:
 
 def form_key(kind: str, model: str, versions: list[VersionInfo]) -> str:
     """Widget keys that change with the champion: a change of champion empties the forms."""
-    champion = next((v.version for v in versions if v.status == "champion"), 0)
+    champion = next((v.version for v in versions if v.status == VersionStatus.CHAMPION), 0)
     return f"{kind}_{model}_{champion}"
 
 
 def _promote_form(dash: Dashboard, user: User, model: str, versions: list[VersionInfo]) -> None:
     key = form_key("promote", model, versions)
     eligible = [v.version for v in reversed(versions)
-                if v.status not in ("champion", "failed", "refused")
+                if v.status not in (VersionStatus.CHAMPION, VersionStatus.FAILED,
+                                     VersionStatus.REFUSED)
                 and v.artifact_uri and v.sha256]
     st.markdown("**Promote a version**")
     if not eligible:
@@ -143,13 +148,14 @@ def _promote_form(dash: Dashboard, user: User, model: str, versions: list[Versio
 
 def _rollback_form(dash: Dashboard, user: User, model: str, versions: list[VersionInfo]) -> None:
     key = form_key("rollback", model, versions)
-    champion = next((v for v in versions if v.status == "champion"), None)
+    champion = next((v for v in versions if v.status == VersionStatus.CHAMPION), None)
     st.markdown("**Roll back**")
     if champion is None:
         st.caption("There is no champion to roll back.")
         return
     former = sorted((v for v in versions if v.champion_since is not None
-                     and v.status not in ("champion", "refused") and v.artifact_uri),
+                     and v.status not in (VersionStatus.CHAMPION, VersionStatus.REFUSED)
+                     and v.artifact_uri),
                     key=lambda v: v.champion_since or v.created_at, reverse=True)
     if not former:
         st.caption(f"v{champion.version} has no former champion to go back to.")
@@ -175,11 +181,11 @@ def _summary(dash: Dashboard, model: str) -> None:
     @session.auto_refresh(dash)
     def body() -> None:
         versions = dash.registry.versions(model)
-        champion = next((v for v in versions if v.status == "champion"), None)
+        champion = next((v for v in versions if v.status == VersionStatus.CHAMPION), None)
         cols = st.columns(3)
         cols[0].metric("Champion", f"v{champion.version}" if champion else "none")
         cols[1].metric("Versions", len(versions))
-        cols[2].metric("Waiting", sum(v.status == "candidate" for v in versions))
+        cols[2].metric("Waiting", sum(v.status == VersionStatus.CANDIDATE for v in versions))
         long = dash.registry.metrics_long(model)
         if not long.empty:
             st.altair_chart(metrics_chart(long))

@@ -23,6 +23,7 @@ from rich.table import Table
 from driftloop.entry import fail, load_settings, settle_heap
 from streams.errors import DriftloopError
 from streams.settings import Settings
+from streams.statuses import RunStatus
 
 out = Console()
 err = Console(stderr=True)
@@ -103,7 +104,7 @@ def _once(settings: Settings, model: str) -> None:
     version = f" v{outcome.version}" if outcome.version is not None else ""
     out.print(f"run {outcome.run_id}: {outcome.status} {outcome.decision or ''}{version}"
               f" - {outcome.reason}", soft_wrap=True)
-    if outcome.status != "succeeded":
+    if outcome.status != RunStatus.SUCCEEDED:
         raise typer.Exit(1)
 
 

@@ -48,6 +48,7 @@ from streams.events import (
     SwapFailed,
 )
 from streams.settings import Settings
+from streams.statuses import RunStatus
 from streams.store import ExampleRow
 from streams.topics import Topic, TopicNames
 from streams.transport import ConsumerClient, transport_for
@@ -195,15 +196,15 @@ class KeyMoments:
             return []
         self._runs[run.id] = run.status
         trigger = run.trigger if run.trigger != "request" else "drift request"
-        if run.status == "running":
+        if run.status == RunStatus.RUNNING:
             return [Moment("training", f"retraining (run {run.id}, {trigger})",
                            run.started_at)]
         at = run.finished_at or run.started_at
-        if run.status == "succeeded" and run.decision == "rejected":
+        if run.status == RunStatus.SUCCEEDED and run.decision == "rejected":
             reason = str(run.metrics.get("holdout", {}).get("reason", ""))
             return [Moment("rejected", f"challenger v{run.version} rejected: {reason}", at,
                            run.version)]
-        if run.status == "failed":
+        if run.status == RunStatus.FAILED:
             return [Moment("failed", f"retraining run {run.id} failed: {run.error or ''}"[:200],
                            at, run.version)]
         return []
