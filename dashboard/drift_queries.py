@@ -22,7 +22,7 @@ from monitor.tables import (
     SCORE_COLUMNS,
     AlarmRow,
     DriftReportRow,
-    RetrainRequestRow,
+    MonitorRetrainRequestRow,
     WindowPerformanceRow,
 )
 from streams.clock import Clock, utc_now
@@ -192,7 +192,7 @@ class DriftQueries:
         return frame.dropna(axis="columns", how="all") if not frame.empty else frame
 
     def open_requests(self, model: str) -> pd.DataFrame:
-        r = RetrainRequestRow
+        r = MonitorRetrainRequestRow
         stmt = (select(r).where(r.model == model, r.status == OPEN)
                 .order_by(r.requested_at.desc()))
         with self._db.session() as session:

@@ -29,7 +29,7 @@ from monitor.tables import (
     SCORE_COLUMNS,
     AlarmRow,
     DriftReportRow,
-    RetrainRequestRow,
+    MonitorRetrainRequestRow,
     StateRow,
     WindowPerformanceRow,
 )
@@ -318,16 +318,16 @@ class MonitorStore:
                     window_id=alarm.window_id, error_rate=alarm.error_rate, created_at=now,
                 ))
             for decision in changes.requests:
-                session.execute(self.db.insert(RetrainRequestRow.__table__).values(
+                session.execute(self.db.insert(MonitorRetrainRequestRow.__table__).values(
                     event_id=decision.event_id, model=decision.model,
                     champion_version=decision.champion_version, reasons=list(decision.reasons),
                     evidence=decision.evidence, status=OPEN, requested_at=decision.at,
                 ).on_conflict_do_nothing())
             for event_id, reason in changes.closed_requests:
                 session.execute(
-                    update(RetrainRequestRow)
-                    .where(RetrainRequestRow.event_id == event_id,
-                           RetrainRequestRow.status == OPEN)
+                    update(MonitorRetrainRequestRow)
+                    .where(MonitorRetrainRequestRow.event_id == event_id,
+                           MonitorRetrainRequestRow.status == OPEN)
                     .values(status=CLOSED, closed_at=now, closed_reason=reason)
                 )
             for outcome in changes.reports:
@@ -379,8 +379,8 @@ class MonitorStore:
         never published (no drift result and no scores)."""
         with self.db.session() as session:
             requests = session.execute(
-                select(RetrainRequestRow).where(RetrainRequestRow.published_at.is_(None))
-                .order_by(RetrainRequestRow.id)).scalars().all()
+                select(MonitorRetrainRequestRow).where(MonitorRetrainRequestRow.published_at.is_(None))
+                .order_by(MonitorRetrainRequestRow.id)).scalars().all()
             reports = session.execute(
                 select(DriftReportRow).where(DriftReportRow.published_at.is_(None),
                                              DriftReportRow.status != PENDING)
@@ -405,8 +405,8 @@ class MonitorStore:
         with self.db.session() as session:
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
-                session.execute(update(RetrainRequestRow).where(
-                    RetrainRequestRow.event_id.in_(chunk)).values(published_at=now))
+                session.execute(update(MonitorRetrainRequestRow).where(
+                    MonitorRetrainRequestRow.event_id.in_(chunk)).values(published_at=now))
                 session.execute(update(DriftReportRow).where(
                     DriftReportRow.event_id.in_(chunk)).values(published_at=now))
 
@@ -419,10 +419,10 @@ class MonitorStore:
         with self.db.session() as session:
             return list(session.execute(stmt).scalars())
 
-    def requests(self, model: str | None = None) -> list[RetrainRequestRow]:
-        stmt = select(RetrainRequestRow).order_by(RetrainRequestRow.id)
+    def requests(self, model: str | None = None) -> list[MonitorRetrainRequestRow]:
+        stmt = select(MonitorRetrainRequestRow).order_by(MonitorRetrainRequestRow.id)
         if model is not None:
-            stmt = stmt.where(RetrainRequestRow.model == model)
+            stmt = stmt.where(MonitorRetrainRequestRow.model == model)
         with self.db.session() as session:
             return list(session.execute(stmt).scalars())
 

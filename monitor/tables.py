@@ -106,7 +106,10 @@ class AlarmRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class RetrainRequestRow(Base):
+class MonitorRetrainRequestRow(Base):
+    """A retraining request the monitor decided on, and its outbox state (``published_at``);
+    the retrain stage keeps the requests it received in ``retrain.tables.RetrainRequestRow``."""
+
     __tablename__ = "monitor_retrain_requests"
     __table_args__ = (Index("ix_monitor_retrain_requests_model", "model", "requested_at"),)
 

@@ -260,7 +260,7 @@ def seed_monitor(db: Database, now: datetime) -> None:
     from monitor.tables import (
         AlarmRow,
         DriftReportRow,
-        RetrainRequestRow,
+        MonitorRetrainRequestRow,
         WindowPerformanceRow,
     )
 
@@ -312,7 +312,7 @@ def seed_monitor(db: Database, now: datetime) -> None:
                              model_version=2, window_id="churn-v2-served-6", error_rate=0.31,
                              created_at=now - timedelta(minutes=20)))
         for i, status in enumerate(("closed", "open")):
-            session.add(RetrainRequestRow(
+            session.add(MonitorRetrainRequestRow(
                 event_id=f"mreq{i}", model=CHURN, champion_version=2,
                 reasons=["data_drift"] if i else ["detector:adwin"], evidence={},
                 status=status, requested_at=now - timedelta(minutes=60 - 50 * i),
