@@ -17,6 +17,7 @@ from retrain.tables import RegistryVersionRow
 from streams.db import Database
 from streams.errors import RegistryError, StoreError
 from streams.events import RetrainRequested, SwapFailed
+from streams.lineage import Lineage
 from tests.retrain.helpers import T0, attach_artifact, tamper
 
 
@@ -221,7 +222,7 @@ def test_an_artifact_of_another_version_is_refused(
     v1, v2 = new_version(), new_version(artifact=False)
     one = registry.version("m", v1)
     registry.attach_artifact("m", v2, artifact_uri=one.artifact_uri or "", sha256=one.sha256 or "",
-                             metrics={}, lineage={})
+                             metrics={}, lineage=Lineage())
     with pytest.raises(RegistryError, match="holds m v1"):
         registry.promote("m", v2, actor="ci", reason="copied")
     assert registry.champion("m") is None
