@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import JSON, column, table, update
 
 from retrain.registry import SWAP_CLOCK_SKEW, Registry
 from retrain.runs import INTERRUPTED, RunStore
 from retrain.tables import RegistryVersionRow
 from streams.db import Database
-from streams.errors import RegistryError, StoreError
+from streams.errors import ArtifactError, RegistryError, StoreError
 from streams.events import RetrainRequested, SwapFailed
 from streams.lineage import Lineage
 from tests.retrain.helpers import T0, attach_artifact, tamper
@@ -188,6 +188,23 @@ def test_models_summarise_champion_and_versions(
     registry.ensure_model("n", "regression")
     assert [(s.name, s.task, s.champion, s.versions, s.latest) for s in registry.models()] == [
         ("m", None, 1, 2, 2), ("n", "regression", None, 0, None)]
+
+
+def test_a_versions_lineage_is_stored_typed_and_a_corrupt_one_is_refused(
+    registry: Registry, database: Database
+) -> None:
+    lineage = Lineage.of({"data": {"from": T0.isoformat(), "to": T0.isoformat()},
+                          "trigger": {"kind": "manual"}, "a_newer_writers_key": [1]})
+    version = registry.create_version("m", trainer="t", hyperparameters={}, code_version="test",
+                                      lineage=lineage)
+    assert registry.version("m", version).lineage == lineage
+    assert registry.version("m", version).lineage.learnt_until == T0
+
+    raw = table("registry_versions", column("lineage", JSON))  # as another writer sees it
+    with database.session() as session:
+        session.execute(update(raw).values(lineage={"data": {"from": "not a time"}}))
+    with pytest.raises(ArtifactError, match="invalid lineage at data.from"):
+        registry.version("m", version)
 
 
 def _snapshot(registry: Registry) -> tuple[list, list]:
