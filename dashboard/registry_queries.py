@@ -29,36 +29,23 @@ SCORE_COLUMNS = ("start", "model_version", "score", "metric", "examples")
 #: Which windowed metric to chart, best first.
 
 
-def _data_range(lineage: Mapping[str, Any], part: str) -> Mapping[str, Any]:
-    data = lineage.get("data")
-    if isinstance(data, Mapping):
-        found = data.get(part)
-        if isinstance(found, Mapping):
-            return found
-    return {}
-
-
-def _trigger(lineage: Mapping[str, Any]) -> Mapping[str, Any]:
-    found = lineage.get("trigger")
-    return found if isinstance(found, Mapping) else {}
-
-
 def version_record(info: VersionInfo) -> dict[str, Any]:
     """One version as a flat row: lineage and decision spelled out, metrics as columns."""
-    train, holdout = _data_range(info.lineage, "train"), _data_range(info.lineage, "holdout")
-    trigger = _trigger(info.lineage)
+    data, trigger = info.lineage.data, info.lineage.trigger
+    train = data.train if data is not None else None
+    holdout = data.holdout if data is not None else None
     record: dict[str, Any] = {
         "version": info.version,
         "status": info.status,
         "created_at": info.created_at,
         "champion_since": info.champion_since,
         "parent_version": info.parent_version,
-        "trigger": trigger.get("kind"),
-        "reasons": ", ".join(str(r) for r in trigger.get("reasons") or ()),
-        "train_from": train.get("from"),
-        "train_to": train.get("to"),
-        "train_rows": train.get("count"),
-        "holdout_rows": holdout.get("count"),
+        "trigger": trigger.kind if trigger is not None else None,
+        "reasons": ", ".join(trigger.reasons) if trigger is not None else "",
+        "train_from": train.from_ if train is not None else None,
+        "train_to": train.to if train is not None else None,
+        "train_rows": train.count if train is not None else None,
+        "holdout_rows": holdout.count if holdout is not None else None,
         "decision": info.evaluation.get("reason"),
         "promote": info.evaluation.get("promote"),
         "run_id": info.run_id,
@@ -107,7 +94,7 @@ class RegistryQueries:
         for column in ("created_at", "champion_since"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
         for column in ("train_from", "train_to"):
-            frame[column] = pd.to_datetime(frame[column], utc=True, errors="coerce")
+            frame[column] = pd.to_datetime(frame[column], utc=True)
         return frame
 
     def metrics_long(self, model: str) -> pd.DataFrame:

@@ -3,14 +3,9 @@
 ``ModelPromoted`` and ``ModelRolledBack`` events on the model-updates topic name the champion
 and its artifact. The manifest gives the task, the validation scores the policy compares
 windowed performance with (``metrics``), and the lineage naming the training data, whose
-examples become the drift reference.
-
-Lineage is written by the retraining stage and its keys are read defensively: any mapping in
-it (top level or one level down, except ``holdout``, which the model did not learn from) with
-a time range under ``from``/``to``, ``start``/``end``, ``since``/``until``,
-``data_start``/``data_end`` or ``first_timestamp``/``last_timestamp`` counts; the reference
-range spans them all. Metric names may carry a ``val_``, ``validation_`` or ``holdout_``
-prefix.
+examples become the drift reference: :attr:`streams.lineage.Lineage.training_range`, the span
+of the train and validation examples (not the holdout, which the model did not learn from).
+Metric names may carry a ``val_``, ``validation_`` or ``holdout_`` prefix.
 """
 
 from __future__ import annotations
@@ -18,33 +13,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from streams.artifacts import Manifest, load_artifact
 from streams.errors import ArtifactError
 from streams.events import ModelPromoted, ModelRolledBack
+from streams.lineage import Span
 
 log = logging.getLogger(__name__)
 
-RANGE_KEYS = (
-    ("from", "to"),
-    ("start", "end"),
-    ("since", "until"),
-    ("data_start", "data_end"),
-    ("first_timestamp", "last_timestamp"),
-)
 SCORE_ORDER = {
     "classification": ("accuracy", "f1", "precision", "recall"),
     "regression": ("mse", "mae", "rmse"),
 }
 PREFIXES = ("", "val_", "validation_", "holdout_")
-
-
-@dataclass(frozen=True)
-class TrainingRange:
-    start: datetime
-    end: datetime
 
 
 @dataclass(frozen=True)
@@ -55,7 +38,7 @@ class Champion:
     metric: str | None = None
     score: float | None = None
     mae: float | None = None
-    training: TrainingRange | None = None
+    training: Span | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,39 +54,9 @@ class Champion:
         return cls(
             model=str(data["model"]), version=int(data["version"]), task=data.get("task"),
             metric=data.get("metric"), score=data.get("score"), mae=data.get("mae"),
-            training=None if not training else TrainingRange(
+            training=None if not training else Span(
                 datetime.fromisoformat(training[0]), datetime.fromisoformat(training[1])),
         )
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def training_range(lineage: Mapping[str, Any]) -> TrainingRange | None:
-    """The time span of the training data named in ``lineage``, if it names one."""
-    sections: list[Mapping[str, Any]] = [lineage]
-    sections += [v for k, v in lineage.items() if isinstance(v, Mapping) and k != "holdout"]
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    for section in sections:
-        for lo, hi in RANGE_KEYS:
-            start, end = _when(section.get(lo)), _when(section.get(hi))
-            if start is not None and end is not None and start <= end:
-                starts.append(start)
-                ends.append(end)
-    if not starts:
-        return None
-    return TrainingRange(min(starts), max(ends))
 
 
 def champion_score(task: str, metrics: Mapping[str, float]) -> tuple[str, float] | None:
@@ -124,7 +77,7 @@ def from_manifest(manifest: Manifest, version: int) -> Champion:
         model=manifest.model, version=version, task=manifest.task,
         metric=picked[0] if picked else None, score=picked[1] if picked else None,
         mae=mae if manifest.task == "regression" else None,
-        training=training_range(manifest.lineage),
+        training=manifest.lineage.training_range,
     )
 
 

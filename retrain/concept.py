@@ -24,10 +24,12 @@ challenger lost), until ``recent_examples`` of them fill a training set.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from streams.lineage import ConceptFinding, Lineage
 
 #: Keys of a RetrainRequested's evidence that say a River detector fired, and on which example.
 DETECTORS_KEY = "detectors"
@@ -91,27 +93,14 @@ class Concept:
     error_before: float | None = None
     error_after: float | None = None
 
-    def record(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat() if self.since is not None else None,
-            "source": self.source,
-            "z": None if self.z is None else round(self.z, 2),
-            "error_before": None if self.error_before is None else round(self.error_before, 4),
-            "error_after": None if self.error_after is None else round(self.error_after, 4),
-        }
-
-
-def inherited_since(lineage: Mapping[str, Any]) -> datetime | None:
-    """The concept start a champion's lineage names (``data.concept.since``)."""
-    data = lineage.get("data")
-    concept = data.get("concept") if isinstance(data, Mapping) else None
-    since = concept.get("since") if isinstance(concept, Mapping) else None
-    if not isinstance(since, str):
-        return None
-    try:
-        return datetime.fromisoformat(since)
-    except ValueError:
-        return None
+    def finding(self) -> ConceptFinding:
+        """How it was found, for the lineage."""
+        return ConceptFinding(
+            since=self.since, source=self.source,
+            z=None if self.z is None else round(self.z, 2),
+            error_before=None if self.error_before is None else round(self.error_before, 4),
+            error_after=None if self.error_after is None else round(self.error_after, 4),
+        )
 
 
 @dataclass(frozen=True)
@@ -158,18 +147,11 @@ def concept_start(
     return Concept(None, "none")
 
 
-def concept_of(lineage: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The ``data.concept`` record of a version's lineage (empty if it has none)."""
-    data = lineage.get("data")
-    concept = data.get("concept") if isinstance(data, Mapping) else None
-    return concept if isinstance(concept, Mapping) else {}
-
-
-def latest_since(lineages: Sequence[Mapping[str, Any]]) -> datetime | None:
+def latest_since(lineages: Iterable[Lineage]) -> datetime | None:
     """The newest concept start any version's run dated or inherited: where the current
     concept starts, even when the run that dated it lost (its challenger was rejected)."""
-    found = [s for s in (inherited_since(lineage) for lineage in lineages) if s is not None]
-    return max(found) if found else None
+    return max((s for s in (lineage.concept_since for lineage in lineages) if s is not None),
+               default=None)
 
 
 def followup_due(

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from streams.errors import TrainingError
+from streams.lineage import ConceptLineage, DataLineage, SplitLineage
 from streams.settings import RetrainSettings
 
 Task = Literal["classification", "regression"]
@@ -74,17 +75,15 @@ class Split:
     def labels(self) -> list[Any]:
         return [e.label for e in self.examples]
 
-    def describe(self) -> dict[str, Any]:
+    def lineage(self) -> SplitLineage:
         """Counts and time range, for lineage."""
         if not self.examples:
-            return {"count": 0}
+            return SplitLineage(count=0)
         times = [e.timestamp for e in self.examples]
-        return {
-            "count": len(self.examples),
-            "from": min(times).isoformat(),
-            "to": max(times).isoformat(),
-            "reviewer_labels": sum(e.label_source == "reviewer" for e in self.examples),
-        }
+        return SplitLineage(
+            count=len(self.examples), from_=min(times), to=max(times),
+            reviewer_labels=sum(e.label_source == "reviewer" for e in self.examples),
+        )
 
 
 @dataclass(frozen=True)
@@ -109,33 +108,30 @@ class Dataset:
     def feature_names(self) -> tuple[str, ...]:
         return tuple(sorted(self.holdout.examples[0].features)) if self.holdout else ()
 
-    def lineage(self) -> dict[str, Any]:
-        learnt = [*self.train.examples, *self.validation.examples]
-        concept: dict[str, Any] | None = None
+    def lineage(self) -> DataLineage:
+        learnt = [e.timestamp for e in (*self.train.examples, *self.validation.examples)]
+        concept = None
         if self.since is not None:
             recent = len(self.train) - self.older_sampled + len(self.validation) + len(
                 self.holdout)
-            concept = {
-                "since": self.since.isoformat(),
-                "available": self.since_examples,
-                "examples": recent if self.since_used else 0,
-                "used": self.since_used,
-            }
-        return {
+            concept = ConceptLineage(since=self.since, available=self.since_examples,
+                                     examples=recent if self.since_used else 0,
+                                     used=self.since_used)
+        return DataLineage(
             # The span of what the model learnt from (the monitor's drift reference).
-            "from": min(e.timestamp for e in learnt).isoformat() if learnt else None,
-            "to": max(e.timestamp for e in learnt).isoformat() if learnt else None,
-            "concept": concept,
-            "source": "labelled_examples",
-            "task": self.task,
-            "train": self.train.describe(),
-            "validation": self.validation.describe(),
-            "holdout": self.holdout.describe(),
-            "older_sampled": self.older_sampled,
-            "skipped_unlabelled": self.skipped_unlabelled,
-            "skipped_schema": self.skipped_schema,
-            "features": list(self.feature_names),
-        }
+            from_=min(learnt, default=None),
+            to=max(learnt, default=None),
+            concept=concept,
+            source="labelled_examples",
+            task=self.task,
+            train=self.train.lineage(),
+            validation=self.validation.lineage(),
+            holdout=self.holdout.lineage(),
+            older_sampled=self.older_sampled,
+            skipped_unlabelled=self.skipped_unlabelled,
+            skipped_schema=self.skipped_schema,
+            features=self.feature_names,
+        )
 
 
 @dataclass(frozen=True)

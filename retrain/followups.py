@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from retrain.concept import concept_of, followup_due, inherited_since, latest_since
+from retrain.concept import followup_due, latest_since
 from retrain.registry import Registry
 from retrain.runs import RunStore
 from streams.settings import RetrainSettings
@@ -49,18 +49,18 @@ class FollowUps:
             if summary.champion is None or name in waiting or self._runs.running(name):
                 continue
             versions = self._registry.versions(name)
-            since = latest_since([v.lineage for v in versions])
+            since = latest_since(v.lineage for v in versions)
             if since is None:
                 continue
             learnt, offered = 0, 0
             for v in versions:
-                if inherited_since(v.lineage) != since:
+                concept = v.lineage.concept
+                if concept is None or concept.since != since:
                     continue
-                concept = concept_of(v.lineage)
                 if v.status == VersionStatus.CHAMPION:
-                    learnt = int(concept.get("examples") or 0)
+                    learnt = concept.examples
                 else:
-                    offered = max(offered, int(concept.get("available") or 0))
+                    offered = max(offered, concept.available)
             key = (name, since)
             available = self.count_since(name, since)
             if not followup_due(available=available, learnt=learnt,

@@ -27,18 +27,10 @@ from torch import nn
 from retrain.dataset import Dataset
 from retrain.metrics import classification_metrics, regression_metrics
 from retrain.trainer import EpochReport, Progress, TrainingJob
-from streams.artifacts import (
-    ORIGIN,
-    Architecture,
-    Artifact,
-    Manifest,
-    Origin,
-    Preprocessor,
-    origin_of,
-    write_artifact,
-)
+from streams.artifacts import Architecture, Artifact, Manifest, Preprocessor, write_artifact
 from streams.clock import Clock, utc_now
 from streams.errors import ArtifactError, TrainingError
+from streams.lineage import Origin, TrainingLineage
 from streams.nn import build_module, load_module, pick_device, state_to_numpy
 from streams.scores import label_key, label_keys
 from streams.settings import RetrainSettings
@@ -140,19 +132,12 @@ class MLPTrainer:
                       + encoding.target_mean).tolist()
             metrics = regression_metrics(data.validation.labels, values)
         seconds = time.perf_counter() - started
-        training: dict[str, Any] = {
-            "device": self.device,
-            "learning_rate": schedule.learning_rate,
-            "epochs_run": epochs_run,
-            "best_epoch": best_epoch,
-            "seconds": round(seconds, 3),
-            "rows": len(data.train),
-        }
-        if start_loss is not None:
-            training["start_val_loss"] = start_loss
-        lineage = {**job.lineage, "training": training}
-        if origin is not None:
-            lineage[ORIGIN] = origin.record()
+        training = TrainingLineage(
+            device=self.device, learning_rate=schedule.learning_rate, epochs_run=epochs_run,
+            best_epoch=best_epoch, seconds=round(seconds, 3), rows=len(data.train),
+            start_val_loss=start_loss,
+        )
+        lineage = job.lineage.model_copy(update={"training": training, "origin": origin})
         manifest = Manifest(
             model=data.model,
             version=job.version,
@@ -175,7 +160,7 @@ class MLPTrainer:
         """The network of ``job.start`` on this device, with the origin to record; no network
         (train from scratch) when there is no start or its weights do not load."""
         if job.start is None:
-            return None, origin_of(job.lineage)
+            return None, job.lineage.origin
         try:
             module = load_module(job.start.artifact, self._device)
         except ArtifactError as exc:

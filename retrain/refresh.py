@@ -23,10 +23,9 @@ the model, or that is no longer due, does nothing. The retrain process calls
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -61,27 +60,6 @@ class Cadence:
         if tried_at is not None and new_labels - tried_at < self.every:
             return False
         return new_labels >= self.every
-
-
-def seen_until(lineage: Mapping[str, Any]) -> datetime | None:
-    """The newest example a version's run saw (trained, validated or was judged on: unlike
-    :func:`retrain.runner.learnt_until`, the held-out slice counts as seen)."""
-    data = lineage.get("data")
-    if not isinstance(data, Mapping):
-        return None
-    ends = [data.get("to")]
-    for split in ("train", "validation", "holdout"):
-        part = data.get(split)
-        if isinstance(part, Mapping):
-            ends.append(part.get("to"))
-    found = []
-    for end in ends:
-        if isinstance(end, str):
-            try:
-                found.append(datetime.fromisoformat(end))
-            except ValueError:
-                continue
-    return max(found) if found else None
 
 
 class Refreshes:
@@ -140,9 +118,8 @@ class Refreshes:
 
     def base(self, model: str) -> datetime | None:
         """The newest example any run of ``model`` saw (None: none of its versions says)."""
-        seen = [s for s in (seen_until(v.lineage) for v in self._registry.versions(model))
-                if s is not None]
-        return max(seen) if seen else None
+        seen = (v.lineage.seen_until for v in self._registry.versions(model))
+        return max((s for s in seen if s is not None), default=None)
 
     def new_labels(self, model: str, base: datetime | None) -> int:
         """Labelled examples of ``model`` predicted after ``base`` (all of them for None)."""

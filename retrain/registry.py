@@ -62,6 +62,7 @@ from streams.events import (
     SwapFailed,
     new_event_id,
 )
+from streams.lineage import Lineage
 from streams.outbox import Outgoing, Pending
 from streams.statuses import VersionStatus
 
@@ -84,7 +85,7 @@ class VersionInfo:
     metrics: Mapping[str, float]
     evaluation: Mapping[str, Any]
     hyperparameters: Mapping[str, Any]
-    lineage: Mapping[str, Any]
+    lineage: Lineage
     trainer: str
     code_version: str
     parent_version: int | None
@@ -97,7 +98,7 @@ class VersionInfo:
     def of(cls, row: RegistryVersionRow) -> VersionInfo:
         return cls(
             row.model, row.version, VersionStatus(row.status), row.artifact_uri, row.sha256,
-            dict(row.metrics), dict(row.evaluation), dict(row.hyperparameters), dict(row.lineage),
+            dict(row.metrics), dict(row.evaluation), dict(row.hyperparameters), row.lineage,
             row.trainer, row.code_version, row.parent_version, row.run_id, row.note, row.created_at,
             row.champion_since,
         )
@@ -180,7 +181,7 @@ class Registry:
         code_version: str,
         parent_version: int | None = None,
         run_id: int | None = None,
-        lineage: Mapping[str, Any] | None = None,
+        lineage: Lineage | None = None,
     ) -> int:
         """Allocate the next version number of ``model`` as a candidate; return it."""
         self.ensure_model(model)
@@ -196,7 +197,8 @@ class Registry:
                     session.add(RegistryVersionRow(
                         model=model, version=version, status=VersionStatus.CANDIDATE,
                         artifact_uri=None, sha256=None, metrics={}, evaluation={},
-                        hyperparameters=dict(hyperparameters), lineage=dict(lineage or {}),
+                        hyperparameters=dict(hyperparameters),
+                        lineage=lineage if lineage is not None else Lineage(),
                         trainer=trainer, code_version=code_version,
                         parent_version=parent_version, run_id=run_id, note="",
                         created_at=self._now(), champion_since=None,
@@ -209,12 +211,12 @@ class Registry:
 
     def attach_artifact(
         self, model: str, version: int, *, artifact_uri: str, sha256: str,
-        metrics: Mapping[str, float], lineage: Mapping[str, Any],
+        metrics: Mapping[str, float], lineage: Lineage,
     ) -> None:
         with self.db.session() as session:
             row = self._version_row(session, model, version)
             row.artifact_uri, row.sha256 = artifact_uri, sha256
-            row.metrics, row.lineage = dict(metrics), dict(lineage)
+            row.metrics, row.lineage = dict(metrics), lineage
 
     def reject(self, model: str, version: int, *, evaluation: Mapping[str, Any], note: str) -> None:
         self._set_outcome(model, version, VersionStatus.REJECTED, note, evaluation)

@@ -40,10 +40,11 @@ from retrain.runs import RunStore
 from retrain.scoring import score
 from retrain.start import Start, champion_predates, checkpoint_folder, choose_start, start_from
 from retrain.trainer import EpochReport, Trainer, TrainingJob
-from streams.artifacts import ORIGIN, Artifact, Origin, artifact_path, load_artifact
+from streams.artifacts import Artifact, artifact_path, load_artifact
 from streams.clock import Clock, utc_now
 from streams.errors import ArtifactError, DriftloopError, RegistryError, SchemaError, TrainingError
 from streams.events import ModelPromoted
+from streams.lineage import Lineage, Origin, TriggerLineage
 from streams.nn import pick_device
 from streams.scores import label_key
 from streams.settings import RetrainSettings
@@ -64,9 +65,9 @@ class Trigger:
     reasons: tuple[str, ...] = ()
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
-    def record(self) -> dict[str, Any]:
-        return {"kind": self.kind, "request_id": self.request_id, "reasons": list(self.reasons),
-                "evidence": dict(self.evidence)}
+    def lineage(self) -> TriggerLineage:
+        return TriggerLineage(kind=self.kind, request_id=self.request_id, reasons=self.reasons,
+                              evidence=dict(self.evidence))
 
 
 @dataclass(frozen=True)
@@ -126,26 +127,6 @@ DETECTING_TRIGGERS = frozenset({"request"})
 REUSING_TRIGGERS = frozenset({"request"})
 #: Most examples the champion is scored on to date a drift.
 ERROR_STREAM_LIMIT = 20_000
-
-
-def learnt_until(lineage: Mapping[str, Any]) -> datetime | None:
-    """The newest example a version learnt from, by its lineage (None if it does not say)."""
-    data = lineage.get("data")
-    if not isinstance(data, Mapping):
-        return None
-    ends = [data.get("to")]
-    for split in ("train", "validation"):
-        part = data.get(split)
-        if isinstance(part, Mapping):
-            ends.append(part.get("to"))
-    found = []
-    for end in ends:
-        if isinstance(end, str):
-            try:
-                found.append(datetime.fromisoformat(end))
-            except ValueError:
-                continue
-    return max(found) if found else None
 
 
 def _error(predicted: Any, label: Any, task: Task) -> float | None:
@@ -234,7 +215,7 @@ class Retrainer:
         champion = self.registry.champion(model)
         if champion is None:
             return Concept(None, "none")
-        inherited = latest_since([v.lineage for v in self.registry.versions(model)])
+        inherited = latest_since(v.lineage for v in self.registry.versions(model))
         labelled = sorted((e for e in examples if e.label is not None),
                           key=lambda e: (e.timestamp, e.request_id))
         detect = trigger.kind in DETECTING_TRIGGERS and bool(labelled)
@@ -250,7 +231,7 @@ class Retrainer:
                       task: Task) -> list[Scored]:
         """The champion's errors on the examples after the data it learnt from (scored
         again from its artifact; the predictions it served itself if that fails)."""
-        until = learnt_until(champion.lineage)
+        until = champion.lineage.learnt_until
         after = [e for e in labelled if until is None or e.timestamp > until]
         after = after[-ERROR_STREAM_LIMIT:]
         predicted: list[Any] | None = None
@@ -341,22 +322,21 @@ class Retrainer:
         reused = self._reuse(model, trigger, run_id, dataset, champion, journal)
         if reused is not None:
             return reused
-        data_lineage = dataset.lineage()
-        if data_lineage.get("concept") is not None:
-            data_lineage["concept"]["found_by"] = concept.record()
-        lineage = {
-            "data": data_lineage,
-            "trigger": trigger.record(),
-            "parent_version": champion.version if champion is not None else None,
-            "code_version": self._code_version,
-            "run_id": run_id,
-        }
+        data = dataset.lineage()
+        if data.concept is not None:
+            data = data.model_copy(update={
+                "concept": data.concept.model_copy(update={"found_by": concept.finding()})})
+        lineage = Lineage(
+            data=data, trigger=trigger.lineage(),
+            parent_version=champion.version if champion is not None else None,
+            code_version=self._code_version, run_id=run_id,
+        )
         start, origin = self._start(model, trigger, concept, dataset, champion)
         journal.write(f"start: {origin.describe()}")
         version = self.registry.create_version(
             model, trainer=self.trainer_name, hyperparameters=self.trainer.hyperparameters(),
             code_version=self._code_version, run_id=run_id,
-            lineage={**lineage, ORIGIN: origin.record()},
+            lineage=lineage.model_copy(update={"origin": origin}),
             parent_version=champion.version if champion is not None else None,
         )
         allocated.append(version)
@@ -365,11 +345,11 @@ class Retrainer:
         # A trainer that ignores the start copies this origin: it trained from scratch.
         told = origin.fell_back(f"{self.trainer_name} did not fine-tune") if start else origin
         job = TrainingJob(dataset, version, artifact_path(self.artifacts, model, version),
-                          {**lineage, ORIGIN: told.record()}, progress=journal.epoch,
+                          lineage.model_copy(update={"origin": told}), progress=journal.epoch,
                           should_stop=self._stop.is_set, start=start)
         written = self.trainer.fit(job)
         artifact = load_artifact(written.path, expected_sha256=written.sha256)
-        recorded = artifact.manifest.origin
+        recorded = artifact.manifest.lineage.origin
         if recorded != origin:
             journal.write("trained: " + (recorded.describe() if recorded is not None
                                          else "the trainer recorded no origin"))

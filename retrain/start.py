@@ -17,21 +17,21 @@ trains from scratch on the examples since the drift (see :mod:`retrain.concept`)
 Whatever the setting, a run trains from scratch when it dated an abrupt drift itself, or when
 the champion learnt only from before the current concept began. A start chosen here is then
 checked against the data (:func:`mismatch`); one that does not fit falls back to training from
-scratch, and the version's :class:`~streams.artifacts.Origin` says why.
+scratch, and the version's :class:`~streams.lineage.Origin` says why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from retrain.concept import inherited_since
 from retrain.dataset import Dataset
-from streams.artifacts import MANIFEST, Artifact, Manifest, Origin, Preprocessor
+from streams.artifacts import MANIFEST, Artifact, Manifest, Preprocessor
 from streams.errors import SchemaError
+from streams.lineage import Lineage, Origin
 from streams.scores import label_key, label_keys
 
 FineTune = Literal["never", "refreshes", "unless-abrupt"]
@@ -111,13 +111,12 @@ def checkpoint_folder(path: Path) -> Path:
     return path.parent if path.is_file() or path.name == MANIFEST else path
 
 
-def champion_predates(champion_lineage: Mapping[str, Any], concept_since: datetime | None
-                       ) -> bool:
+def champion_predates(champion_lineage: Lineage, concept_since: datetime | None) -> bool:
     """Whether the champion learnt from before the current concept's start, by the concept
     start its lineage names (none: it learnt from every example, the old concept's too)."""
     if concept_since is None:
         return False
-    learnt = inherited_since(champion_lineage)
+    learnt = champion_lineage.concept_since
     return learnt is None or learnt < concept_since
 
 

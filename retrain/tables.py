@@ -28,12 +28,31 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 from streams.db import Base
+from streams.lineage import Lineage
 from streams.store import UTCDateTime
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
+
+class LineageJSON(TypeDecorator[Lineage]):
+    """A version's :class:`~streams.lineage.Lineage`, stored as its JSON record; a malformed
+    one is refused on reading with ``ArtifactError``."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Lineage | None, dialect: Any) -> object:
+        return None if value is None else value.record()
+
+    def process_result_value(self, value: Any, dialect: Any) -> Lineage | None:
+        return None if value is None else Lineage.of(value)
+
+VERSION_STATUSES = ("candidate", "champion", "rejected", "archived", "failed", "refused")
+RUN_STATUSES = ("running", "succeeded", "failed", "skipped")
+REQUEST_STATUSES = ("pending", "running", "done", "failed", "skipped")
 JOBS_TABLE = "retrain_jobs"
 
 
@@ -67,7 +86,7 @@ class RegistryVersionRow(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     evaluation: Mapped[dict[str, Any]] = mapped_column(JSON)
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
-    lineage: Mapped[dict[str, Any]] = mapped_column(JSON)
+    lineage: Mapped[Lineage] = mapped_column(LineageJSON())
     trainer: Mapped[str] = mapped_column(String(300))
     code_version: Mapped[str] = mapped_column(String(200))
     parent_version: Mapped[int | None] = mapped_column(Integer, nullable=True)

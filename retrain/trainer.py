@@ -9,25 +9,26 @@ members of :class:`Trainer`. A trainer writes its artifact under ``job.path`` (w
 checks ``job.should_stop()`` between epochs, and raises :class:`~streams.errors.TrainingError`
 when training cannot succeed (NaN loss, no usable data).
 
-Lineage. A trainer writes ``job.lineage`` into its manifest (adding its own notes). It holds
-under ``"origin"`` how the weights begin (:class:`~streams.artifacts.Origin`); without a start
-that is already right.
+Lineage. A trainer writes ``job.lineage`` (a :class:`~streams.lineage.Lineage`) into its
+manifest, adding its own notes with ``model_copy(update=...)``: under ``training`` what the fit
+did, and any key of its own. Its ``origin`` says how the weights begin
+(:class:`~streams.lineage.Origin`); without a start that is already right.
 
 Starting point. When ``job.start`` is set, the run chose to fine-tune (see
 :mod:`retrain.start`): the trainer begins from ``job.start.artifact`` with its architecture,
 its weights and its fitted preprocessing, classes or target scaling (it does not refit them),
-at its fine-tuning learning rate and epochs, and records ``job.start.origin.record()`` under
-``"origin"``. The runner builds the start with :func:`retrain.start.start_from`, which has
+at its fine-tuning learning rate and epochs, and records ``job.start.origin`` as the
+lineage's ``origin``. The runner builds the start with :func:`retrain.start.start_from`, which has
 checked that the artifact fits the data (task, feature schema, classes).
 A trainer that cannot start from it (another kind of model) trains from scratch and records
-``job.start.origin.fell_back(why).record()``; one that ignores ``job.start`` altogether
+``job.start.origin.fell_back(why)``; one that ignores ``job.start`` altogether
 leaves ``job.lineage``'s origin, which says that it trained from scratch.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -36,6 +37,7 @@ from retrain.dataset import Dataset
 from retrain.start import Start
 from streams.artifacts import Artifact
 from streams.errors import ConfigError
+from streams.lineage import Lineage
 from streams.settings import RetrainSettings
 
 
@@ -65,7 +67,7 @@ class TrainingJob:
     dataset: Dataset
     version: int
     path: Path
-    lineage: Mapping[str, Any] = field(default_factory=dict)
+    lineage: Lineage = field(default_factory=Lineage)
     progress: Progress | None = None
     should_stop: Callable[[], bool] = _never
     start: Start | None = None

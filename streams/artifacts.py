@@ -10,8 +10,8 @@ An artifact is a folder::
 regression), the architecture and its hyperparameters, the feature schema with the fitted
 preprocessing (means and standard deviations of numeric features, category lists of
 categorical ones), the label encoding (class order) or target scaling, validation metrics,
-lineage notes (where the data came from, why the run happened, and under ``origin`` how the
-weights began: see :class:`Origin`), and the sha256 of every other file. The sha256 of
+its lineage (where the data came from, why the run happened, how the weights began: see
+:mod:`streams.lineage`), and the sha256 of every other file. The sha256 of
 ``manifest.json`` itself is the artifact's digest: it is what the registry records and what
 ``ModelPromoted`` carries, and since the manifest names the digest of every file, it covers
 the whole artifact.
@@ -35,10 +35,11 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_serializer
 from safetensors.numpy import load_file, save_file
 
 from streams.errors import ArtifactError, SchemaError
+from streams.lineage import Lineage
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -92,66 +93,6 @@ class Architecture(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-ORIGIN = "origin"
-"""The key of :class:`Origin` in a version's lineage."""
-
-
-class Origin(BaseModel):
-    """How a version's weights began: fine-tuned from an earlier artifact, or fresh.
-
-    Kept in the lineage under ``"origin"``. Manifests written before fine-tuning existed have
-    none (:func:`origin_of` gives ``None``: they were all trained from scratch). Unknown keys
-    are ignored, so that older code still reads what newer code writes.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    mode: Literal["fine-tuned", "fresh"]
-    reason: str = Field("", description="Why the run chose this mode (the start rule's words).")
-    parent_version: int | None = Field(
-        None, description="The registry version fine-tuned from (or meant to be)."
-    )
-    checkpoint: str | None = Field(
-        None, description="URI of a user's checkpoint fine-tuned from (or meant to be)."
-    )
-    parent_sha256: str | None = Field(None, description="Digest of the artifact started from.")
-    fallback: str | None = Field(
-        None, description="Why a planned fine-tune trained from scratch instead."
-    )
-
-    def fell_back(self, why: str) -> Origin:
-        """The same start, recorded as trained from scratch because of ``why``."""
-        return self.model_copy(update={"mode": "fresh", "fallback": why})
-
-    def record(self) -> dict[str, Any]:
-        """The lineage entry (JSON values)."""
-        return self.model_dump(mode="json")
-
-    def describe(self) -> str:
-        """One line for a run's log."""
-        parent = (f"v{self.parent_version}" if self.parent_version is not None
-                  else self.checkpoint)
-        if self.mode == "fine-tuned":
-            return f"fine-tuned from {parent} ({self.reason})"
-        if self.fallback:
-            instead = f"fine-tuning {parent}" if parent else "fine-tuning"
-            return f"trained from scratch instead of {instead}: {self.fallback}"
-        return f"trained from scratch ({self.reason})" if self.reason else "trained from scratch"
-
-
-def origin_of(lineage: Mapping[str, Any]) -> Origin | None:
-    """The :class:`Origin` a lineage records; ``None`` when it has none (older versions).
-
-    A malformed one raises ``ArtifactError``."""
-    raw = lineage.get(ORIGIN)
-    if raw is None:
-        return None
-    try:
-        return Origin.model_validate(raw)
-    except ValidationError as exc:
-        raise ArtifactError(f"invalid origin in the lineage: {exc.errors()[0]['msg']}") from exc
-
-
 class Manifest(BaseModel):
     """Everything needed to rebuild, verify and feed a model."""
 
@@ -169,21 +110,12 @@ class Manifest(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     trainer: str = ""
     created_at: datetime | None = None
-    lineage: dict[str, Any] = Field(default_factory=dict)
+    lineage: Lineage = Field(default_factory=Lineage)
     files: dict[str, str] = Field(default_factory=dict, description="File name -> sha256.")
 
-    @model_validator(mode="after")
-    def _origin_is_valid(self) -> Manifest:
-        try:
-            origin_of(self.lineage)
-        except ArtifactError as exc:
-            raise ValueError(str(exc)) from exc
-        return self
-
-    @property
-    def origin(self) -> Origin | None:
-        """How the weights began (``None`` in manifests written before fine-tuning existed)."""
-        return origin_of(self.lineage)
+    @field_serializer("lineage")
+    def _lineage_record(self, lineage: Lineage) -> dict[str, JsonValue]:
+        return lineage.record()
 
     @property
     def input_width(self) -> int:
@@ -258,7 +190,9 @@ def load_artifact(location: Path | str, *, expected_sha256: str | None = None) -
     try:
         manifest = Manifest.model_validate_json(manifest_file.read_bytes())
     except ValidationError as exc:
-        raise ArtifactError(f"invalid manifest in {path}: {exc.errors()[0]['msg']}") from exc
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise ArtifactError(f"invalid manifest in {path}: {where}: {error['msg']}") from exc
     if WEIGHTS not in manifest.files:
         raise ArtifactError(f"manifest in {path} does not list {WEIGHTS}")
     for name, want in manifest.files.items():

@@ -16,6 +16,7 @@ from dashboard.auth import User
 from dashboard.context import Dashboard
 from retrain.registry import VersionInfo
 from streams.errors import DriftloopError
+from streams.lineage import Lineage
 from streams.statuses import VersionStatus
 
 _RESULT = "models_result"
@@ -46,16 +47,13 @@ def metrics_chart(long: pd.DataFrame) -> alt.FacetChart:
     return cast(alt.FacetChart, chart)
 
 
-def _ranges(lineage: Mapping[str, Any]) -> pd.DataFrame:
-    data = lineage.get("data")
-    rows = []
-    if isinstance(data, Mapping):
-        for part in ("train", "validation", "holdout"):
-            found = data.get(part)
-            if isinstance(found, Mapping):
-                rows.append({"part": part, "rows": found.get("count"), "from": found.get("from"),
-                             "to": found.get("to"),
-                             "reviewer labels": found.get("reviewer_labels")})
+def _ranges(lineage: Lineage) -> pd.DataFrame:
+    data = lineage.data
+    parts = {} if data is None else {
+        "train": data.train, "validation": data.validation, "holdout": data.holdout}
+    rows = [{"part": part, "rows": split.count, "from": split.from_, "to": split.to,
+             "reviewer labels": split.reviewer_labels}
+            for part, split in parts.items() if split is not None]
     return pd.DataFrame(rows, columns=["part", "rows", "from", "to", "reviewer labels"])
 
 
@@ -71,14 +69,14 @@ def _decision(evaluation: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _lineage(info: VersionInfo) -> None:
-    trigger = info.lineage.get("trigger") if isinstance(info.lineage, Mapping) else None
+    trigger = info.lineage.trigger
     with st.expander(f"v{info.version} · {info.status} · "
                      f"{info.created_at:%Y-%m-%d %H:%M} UTC"):
         cols = st.columns(3)
         cols[0].markdown(f"**Parent:** {f'v{info.parent_version}' if info.parent_version else '—'}")
-        if isinstance(trigger, Mapping):
-            reasons = ", ".join(str(r) for r in trigger.get("reasons") or ()) or "—"
-            cols[1].markdown(f"**Trigger:** {trigger.get('kind', '—')} ({reasons})")
+        if trigger is not None:
+            reasons = ", ".join(trigger.reasons) or "—"
+            cols[1].markdown(f"**Trigger:** {trigger.kind} ({reasons})")
         cols[2].markdown(f"**Run:** {info.run_id if info.run_id is not None else '—'}")
         ranges = _ranges(info.lineage)
         if not ranges.empty:

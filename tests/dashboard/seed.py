@@ -12,6 +12,7 @@ from pathlib import Path
 
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction, ValueOutput
+from streams.lineage import Lineage
 from streams.store import EventStore, LabelledExample
 
 CHURN = "churn"
@@ -108,9 +109,9 @@ class Clock:
         return self.at
 
 
-def _lineage(now: datetime, hours_ago: int, kind: str, reasons: tuple[str, ...]) -> dict:
+def _lineage(now: datetime, hours_ago: int, kind: str, reasons: tuple[str, ...]) -> Lineage:
     start, end = now - timedelta(hours=hours_ago + 24), now - timedelta(hours=hours_ago)
-    return {
+    return Lineage.of({
         "data": {
             "source": "labelled_examples",
             "train": {"count": 800, "from": start.isoformat(), "to": end.isoformat(),
@@ -118,7 +119,7 @@ def _lineage(now: datetime, hours_ago: int, kind: str, reasons: tuple[str, ...])
             "holdout": {"count": 200, "from": end.isoformat(), "to": end.isoformat()},
         },
         "trigger": {"kind": kind, "request_id": None, "reasons": list(reasons), "evidence": {}},
-    }
+    })
 
 
 def _evaluation(promote: bool, new: float, old: float | None, reason: str) -> dict:

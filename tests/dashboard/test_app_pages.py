@@ -190,7 +190,7 @@ def test_a_tampered_artifact_is_not_promoted_and_the_page_says_why(
     v4 = registry.version(CHURN, 4)
     copy = make_artifact(tmp_path / "copy", 4, model=CHURN)  # the seeded one stays intact
     registry.attach_artifact(CHURN, 4, artifact_uri=copy.uri, sha256=copy.sha256,
-                             metrics=dict(v4.metrics), lineage=dict(v4.lineage))
+                             metrics=dict(v4.metrics), lineage=v4.lineage)
     tamper(copy.uri)
     versions, audit = registry.versions(CHURN), registry.audit(CHURN)
     at = apptest.start(monkeypatch, settings, page="models", user=ALICE)

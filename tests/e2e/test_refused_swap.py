@@ -18,6 +18,7 @@ from serving.process import ServingProcess
 from streams.client import Client
 from streams.db import Database
 from streams.events import ModelPromoted, ModelRolledBack, SwapFailed
+from streams.lineage import Lineage
 from streams.producer import Producer
 from streams.settings import MonitorSettings
 from streams.topics import Topic
@@ -48,7 +49,7 @@ def _new_version(registry: Registry, root: Path, *, nan: bool = False) -> int:
     version = registry.create_version(MODEL, trainer="t", hyperparameters={}, code_version="x")
     artifact = make_artifact(root, version, nan=nan)
     registry.attach_artifact(MODEL, version, artifact_uri=artifact.uri, sha256=artifact.sha256,
-                             metrics={}, lineage={})
+                             metrics={}, lineage=Lineage())
     return version
 
 

@@ -8,32 +8,30 @@ from typing import Any
 
 import numpy as np
 
-from monitor.champion import Champion, TrainingRange, champion_of, champion_score, training_range
+from monitor.champion import Champion, champion_of, champion_score
 from streams.artifacts import Architecture, FeatureSpec, Manifest, artifact_path, write_artifact
 from streams.events import ModelPromoted
+from streams.lineage import Lineage, Span
 
 
 def when(day: int) -> datetime:
     return datetime(2026, 1, day, tzinfo=UTC)
 
 
-def test_the_retraining_stage_lineage_names_the_training_range() -> None:
-    lineage = {
-        "source": "labelled_examples",
+def test_the_training_range_is_the_data_learnt_from_not_the_holdout(tmp_path: Path) -> None:
+    artifact = write(tmp_path, lineage=Lineage.of({"data": {
+        "from": when(1).isoformat(), "to": when(6).isoformat(),
         "train": {"count": 800, "from": when(1).isoformat(), "to": when(5).isoformat()},
         "validation": {"count": 100, "from": when(5).isoformat(), "to": when(6).isoformat()},
         "holdout": {"count": 100, "from": when(6).isoformat(), "to": when(9).isoformat()},
-        "training": {"device": "cpu"},
-    }
-    assert training_range(lineage) == TrainingRange(when(1), when(6))
+    }, "training": {"device": "cpu"}}))
+    champion = champion_of(promoted(artifact.path, artifact.sha256))
+    assert champion.training == Span(when(1), when(6))
 
 
-def test_other_spellings_and_junk_are_read_defensively() -> None:
-    assert training_range({"data_start": "2026-01-02T00:00:00Z",
-                           "data_end": "2026-01-03T00:00:00"}) == TrainingRange(when(2), when(3))
-    assert training_range({}) is None
-    assert training_range({"from": "yesterday", "to": 5, "train": "all of it"}) is None
-    assert training_range({"start": when(4).isoformat(), "end": when(2).isoformat()}) is None
+def test_a_lineage_without_data_names_no_training_range(tmp_path: Path) -> None:
+    artifact = write(tmp_path, lineage=Lineage.of({"trigger": {"kind": "manual"}}))
+    assert champion_of(promoted(artifact.path, artifact.sha256)).training is None
 
 
 def test_the_champion_score_is_accuracy_or_mse_first() -> None:
@@ -54,7 +52,7 @@ def write(tmp_path: Path, **manifest: Any) -> Any:
         "architecture": Architecture(name="mlp"),
         "features": (FeatureSpec(name="x", kind="numeric"),),
         "metrics": {"mse": 4.0, "mae": 1.5},
-        "lineage": {"train": {"from": when(1).isoformat(), "to": when(2).isoformat()}},
+        "lineage": Lineage.of({"data": {"from": when(1).isoformat(), "to": when(2).isoformat()}}),
     }
     fields.update(manifest)
     return write_artifact(artifact_path(tmp_path, "churn", 3), Manifest(**fields),
@@ -65,7 +63,7 @@ def test_a_promotion_names_the_champion_with_its_scores(tmp_path: Path) -> None:
     artifact = write(tmp_path)
     champion = champion_of(promoted(artifact.path, artifact.sha256))
     assert champion == Champion(model="churn", version=3, task="regression", metric="mse",
-                                score=4.0, mae=1.5, training=TrainingRange(when(1), when(2)))
+                                score=4.0, mae=1.5, training=Span(when(1), when(2)))
     assert Champion.from_dict(champion.as_dict()) == champion
 
 

@@ -15,6 +15,7 @@ from retrain.registry import Registry
 from streams.artifacts import WEIGHTS, Artifact, path_from_uri
 from streams.db import Database
 from streams.events import ClassOutput, Feedback, Prediction
+from streams.lineage import Lineage
 from streams.settings import RetrainSettings
 from streams.store import EventStore, LabelledExample
 from tests.serving.artifacts import make_artifact
@@ -75,7 +76,7 @@ def attach_artifact(
     it in the registry, so that promotions and rollbacks can verify it."""
     artifact = make_artifact(root, version, model=model)
     registry.attach_artifact(model, version, artifact_uri=artifact.uri, sha256=artifact.sha256,
-                             metrics=dict(metrics or {}), lineage=dict(lineage or {}))
+                             metrics=dict(metrics or {}), lineage=Lineage.of(lineage))
     return artifact
 
 

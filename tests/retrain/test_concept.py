@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 from retrain.concept import Scored, change_point, concept_start, followup_due, latest_since
+from streams.lineage import Lineage
 from tests.retrain.helpers import T0
 
 
@@ -86,9 +87,9 @@ def test_follow_ups_come_each_time_the_new_concept_doubles() -> None:
 
 
 def test_the_newest_dated_concept_is_the_current_one() -> None:
-    def lineage(since: str | None) -> dict[str, object]:
-        return {"data": {"concept": {"since": since}}}
+    def lineage(since: str | None) -> Lineage:
+        return Lineage.of({"data": {"concept": {"since": since}}})
 
-    assert latest_since([lineage(None), {}]) is None
+    assert latest_since([lineage(None), Lineage()]) is None
     assert latest_since([lineage(T0.isoformat()), lineage((T0 + timedelta(hours=1)).isoformat()),
                          lineage(None)]) == T0 + timedelta(hours=1)

@@ -21,7 +21,7 @@ from retrain.scoring import score
 from retrain.start import Start
 from retrain.trainer import TrainingJob
 from serving.model import load_model
-from streams.artifacts import Origin
+from streams.lineage import Origin
 from tests.retrain.helpers import agrawal, examples, fast_settings
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -51,7 +51,7 @@ def test_a_model_trained_on_cuda_serves_the_same_on_cuda_and_on_the_cpu(
     trainer = MLPTrainer(fast_settings(device="cuda"))
     artifact = trainer.fit(TrainingJob(data, 1, tmp_path / "v1"))
     assert trainer.device == "cuda"
-    assert artifact.manifest.lineage["training"]["device"] == "cuda"
+    assert artifact.manifest.lineage.training.device == "cuda"
 
     on_gpu = load_model(artifact.uri, device=CUDA, expected_sha256=artifact.sha256)
     on_cpu = load_model(artifact.uri, device=CPU, expected_sha256=artifact.sha256)
@@ -126,7 +126,7 @@ def test_fine_tuning_on_cuda_starts_from_a_champion_trained_on_the_cpu(tmp_path:
     trainer = MLPTrainer(fast_settings(device="cuda", fine_tune_learning_rate=1e-9,
                                        fine_tune_epochs=1))
     tuned = trainer.fit(TrainingJob(data, 2, tmp_path / "v2", start=Start(champion, origin)))
-    assert tuned.manifest.lineage["training"]["device"] == "cuda"
-    assert tuned.manifest.origin == origin
+    assert tuned.manifest.lineage.training.device == "cuda"
+    assert tuned.manifest.lineage.origin == origin
     for name, tensor in champion.tensors.items():
         np.testing.assert_allclose(tuned.tensors[name], tensor, atol=1e-6)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from retrain.dataset import DatasetPlan, Example, build_dataset, infer_task
 from streams.errors import TrainingError
+from streams.lineage import ConceptLineage
 from tests.retrain.helpers import T0
 
 
@@ -24,8 +25,10 @@ def test_holdout_is_the_newest_slice_and_nothing_from_it_is_trained_on() -> None
     assert [e.request_id for e in ds.holdout.examples] == [f"r{i}" for i in range(80, 100)]
     assert [e.request_id for e in ds.validation.examples] == [f"r{i}" for i in range(60, 80)]
     assert [e.request_id for e in ds.train.examples] == [f"r{i}" for i in range(60)]
-    assert ds.lineage()["holdout"]["count"] == 20
-    assert ds.lineage()["holdout"]["from"] == (T0 + timedelta(seconds=80)).isoformat()
+    holdout = ds.lineage().holdout
+    assert holdout is not None
+    assert (holdout.count, holdout.from_) == (20, T0 + timedelta(seconds=80))
+    assert ds.lineage().to == T0 + timedelta(seconds=79), "the span learnt ends before it"
 
 
 def test_older_share_samples_older_examples_into_training_only() -> None:
@@ -112,11 +115,10 @@ def test_after_a_drift_recent_examples_come_from_the_new_concept_only() -> None:
     assert min(e.timestamp for e in trained) == since
     assert [e.request_id for e in ds.holdout.examples] == [f"r{i}" for i in range(940, 1000)]
     assert ds.older_sampled == 0
-    concept = ds.lineage()["concept"]
-    assert concept == {"since": since.isoformat(), "available": 300, "examples": 300,
-                       "used": True}
-    assert ds.lineage()["from"] == since.isoformat()
-    assert ds.lineage()["to"] == rows[939].timestamp.isoformat()
+    assert ds.lineage().concept == ConceptLineage(since=since, available=300, examples=300,
+                                                  used=True)
+    assert ds.lineage().from_ == since
+    assert ds.lineage().to == rows[939].timestamp
 
     # Some older examples when asked for.
     mixed = build_dataset("m", rows, DatasetPlan(
@@ -131,6 +133,6 @@ def test_too_few_examples_since_the_drift_fall_back_to_the_usual_split() -> None
     plan = DatasetPlan(recent_examples=500, older_share=0.0, min_examples=200)
     ds = build_dataset("m", rows, plan, since=rows[900].timestamp)
     assert len(ds.train) + len(ds.validation) + len(ds.holdout) == 500
-    assert ds.lineage()["concept"]["used"] is False
-    assert ds.lineage()["concept"]["available"] == 100
-    assert ds.lineage()["concept"]["examples"] == 0
+    concept = ds.lineage().concept
+    assert concept is not None
+    assert (concept.used, concept.available, concept.examples) == (False, 100, 0)

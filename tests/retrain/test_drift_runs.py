@@ -46,19 +46,19 @@ def test_a_drift_request_trains_and_judges_on_the_examples_since_the_drift(
     assert outcome is not None
     assert (outcome.decision, outcome.version) == ("promoted", 2)
 
-    lineage = retrainer.registry.version(MODEL, 2).lineage["data"]
-    concept = lineage["concept"]
-    since = datetime.fromisoformat(concept["since"])
+    data = retrainer.registry.version(MODEL, 2).lineage.data
+    concept = data.concept
+    since = concept.since
     assert abs((since - drift).total_seconds()) <= 20, (since, drift)
-    assert concept["used"] is True
-    assert concept["found_by"]["source"] == "change_point"
-    assert datetime.fromisoformat(lineage["from"]) >= since
-    assert datetime.fromisoformat(lineage["holdout"]["from"]) >= since
+    assert concept.used is True
+    assert concept.found_by.source == "change_point"
+    assert data.from_ >= since
+    assert data.holdout.from_ >= since
     numbers = retrainer.registry.version(MODEL, 2).evaluation
     assert numbers["challenger"]["accuracy"] > numbers["champion"]["accuracy"] + 0.2
     # The champion's knowledge is wrong after an abrupt drift: v2 starts from scratch.
-    origin = retrainer.registry.version(MODEL, 2).lineage["origin"]
-    assert (origin["mode"], origin["reason"]) == (
+    origin = retrainer.registry.version(MODEL, 2).lineage.origin
+    assert (origin.mode, origin.reason) == (
         "fresh", "an abrupt drift was dated: the champion's knowledge is wrong")
 
     # The concept is inherited: a scheduled run keeps to the data since the drift, and
@@ -66,9 +66,9 @@ def test_a_drift_request_trains_and_judges_on_the_examples_since_the_drift(
     scheduled = retrainer.run(MODEL, Trigger("schedule"))
     assert scheduled.version is not None
     later = retrainer.registry.version(MODEL, scheduled.version).lineage
-    assert later["data"]["concept"]["since"] == concept["since"]
-    assert later["data"]["concept"]["found_by"]["source"] == "lineage"
-    assert (later["origin"]["mode"], later["origin"]["parent_version"]) == ("fine-tuned", 2)
+    assert later.concept_since == since
+    assert later.concept.found_by.source == "lineage"
+    assert (later.origin.mode, later.origin.parent_version) == ("fine-tuned", 2)
 
 
 def test_a_drift_request_waits_for_enough_labels_of_the_new_concept(
@@ -90,9 +90,9 @@ def test_a_drift_request_waits_for_enough_labels_of_the_new_concept(
     outcome = retrainer.run_request("req-1")
     assert outcome is not None
     assert outcome.decision == "promoted"
-    concept = retrainer.registry.version(MODEL, 2).lineage["data"]["concept"]
-    assert concept["used"] is True
-    assert abs(concept["examples"] - 260) <= 20  # the drift is dated to within a few examples
+    concept = retrainer.registry.version(MODEL, 2).lineage.concept
+    assert concept.used is True
+    assert abs(concept.examples - 260) <= 20  # the drift is dated to within a few examples
     assert retrainer.runs.request("req-1").status == "done"  # type: ignore[union-attr]
 
 
@@ -103,7 +103,7 @@ def test_follow_up_runs_come_as_the_new_concept_grows(
     drift = _drifted(database, retrainer, after_drift=150)
     retrainer.runs.record_request(_request(database, "req-1", alarm_at="c60"))
     assert retrainer.run_request("req-1").decision == "promoted"  # type: ignore[union-attr]
-    learnt = retrainer.registry.champion(MODEL).lineage["data"]["concept"]["examples"]  # type: ignore[union-attr]
+    learnt = retrainer.registry.champion(MODEL).lineage.concept.examples  # type: ignore[union-attr]
 
     queued: list[str] = []
     followups = FollowUps(retrainer.settings, retrainer.registry, retrainer.runs,
@@ -115,8 +115,8 @@ def test_follow_up_runs_come_as_the_new_concept_grows(
     assert followups.check() == [], "queued once per growth step"
     followup = retrainer.run(MODEL, Trigger("follow-up"))
     assert followup.status == "succeeded"
-    origin = retrainer.registry.version(MODEL, followup.version).lineage["origin"]  # type: ignore[arg-type]
-    assert (origin["mode"], origin["parent_version"]) == ("fine-tuned", 2)
+    origin = retrainer.registry.version(MODEL, followup.version).lineage.origin  # type: ignore[arg-type]
+    assert (origin.mode, origin.parent_version) == ("fine-tuned", 2)
 
 
 def test_a_drift_run_that_loses_still_dates_the_concept_for_the_next_runs(
@@ -127,7 +127,7 @@ def test_a_drift_run_that_loses_still_dates_the_concept_for_the_next_runs(
     broken = retrainer_factory("tests.retrain.trainers:FailingTrainer")
     broken.runs.record_request(_request(database, "req-1", alarm_at="c80"))
     assert broken.run_request("req-1").status == "failed"  # type: ignore[union-attr]
-    offered = broken.registry.version(MODEL, 2).lineage["data"]["concept"]["available"]
+    offered = broken.registry.version(MODEL, 2).lineage.concept.available
     assert abs(offered - 300) <= 20
 
     queued: list[str] = []
@@ -139,11 +139,10 @@ def test_a_drift_run_that_loses_still_dates_the_concept_for_the_next_runs(
     assert followups.check() == [MODEL]
     outcome = good.run(MODEL, Trigger("follow-up"))
     assert outcome.decision == "promoted"
-    concept = good.registry.version(MODEL, 3).lineage["data"]["concept"]
-    assert concept["since"] == broken.registry.version(MODEL, 2).lineage["data"]["concept"][
-        "since"]
-    assert concept["found_by"]["source"] == "lineage"
+    concept = good.registry.version(MODEL, 3).lineage.concept
+    assert concept.since == broken.registry.version(MODEL, 2).lineage.concept_since
+    assert concept.found_by.source == "lineage"
     # The champion (v1) learnt the old concept only: the follow-up does not fine-tune it.
-    origin = good.registry.version(MODEL, 3).lineage["origin"]
-    assert (origin["mode"], origin["reason"]) == (
+    origin = good.registry.version(MODEL, 3).lineage.origin
+    assert (origin.mode, origin.reason) == (
         "fresh", "the champion learnt before the current concept began")

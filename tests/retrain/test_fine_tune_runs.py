@@ -14,6 +14,7 @@ import numpy as np
 from retrain.runner import Retrainer, Trigger
 from streams.artifacts import load_artifact
 from streams.db import Database
+from streams.lineage import Origin
 from tests.retrain.helpers import MODEL, agrawal, seed_store, tamper
 
 Factory = Callable[..., Retrainer]
@@ -36,23 +37,20 @@ def test_a_scheduled_run_fine_tunes_the_champion(
     retrainer = retrainer_factory(hidden=(16,))
     _champion(database, retrainer)
     first = retrainer.registry.version(MODEL, 1)
-    assert first.lineage["origin"] == {
-        "mode": "fresh", "reason": "a manual run trains from scratch", "parent_version": None,
-        "checkpoint": None, "parent_sha256": None, "fallback": None}
+    assert first.lineage.origin == Origin(mode="fresh", reason="a manual run trains from scratch")
 
     outcome = retrainer.run(MODEL, Trigger("schedule"))
     assert outcome.status == "succeeded"
     version = retrainer.registry.version(MODEL, 2)
-    assert version.lineage["origin"] == {
-        "mode": "fine-tuned", "reason": "a schedule run refreshes the model it starts from",
-        "parent_version": 1, "checkpoint": None, "parent_sha256": first.sha256,
-        "fallback": None}
+    assert version.lineage.origin == Origin(
+        mode="fine-tuned", reason="a schedule run refreshes the model it starts from",
+        parent_version=1, parent_sha256=first.sha256)
     assert version.parent_version == 1
     artifact = load_artifact(version.artifact_uri or "", expected_sha256=version.sha256)
     champion = load_artifact(first.artifact_uri or "", expected_sha256=first.sha256)
     assert artifact.manifest.architecture == champion.manifest.architecture
     assert artifact.manifest.features == champion.manifest.features
-    assert artifact.manifest.lineage["training"]["learning_rate"] == 1e-3
+    assert artifact.manifest.lineage.training.learning_rate == 1e-3
     log = retrainer.runs.run(outcome.run_id).log
     assert "start: fine-tuned from v1 (a schedule run refreshes the model it starts from)" in log
     assert "trained:" not in log, "the trainer did what was planned"
@@ -69,10 +67,10 @@ def test_a_start_with_another_feature_schema_falls_back_to_training_from_scratch
 
     outcome = retrainer.run(MODEL, Trigger("schedule"))
     assert outcome.status == "succeeded"
-    origin = retrainer.registry.version(MODEL, 2).lineage["origin"]
-    assert origin["mode"] == "fresh"
-    assert origin["parent_version"] == 1
-    assert origin["fallback"].startswith(
+    origin = retrainer.registry.version(MODEL, 2).lineage.origin
+    assert origin.mode == "fresh"
+    assert origin.parent_version == 1
+    assert origin.fallback.startswith(
         "its feature schema does not fit the data: missing features ['age']")
     log = retrainer.runs.run(outcome.run_id).log
     assert ("start: trained from scratch instead of fine-tuning v1: its feature schema does "
@@ -92,8 +90,8 @@ def test_a_start_without_the_datas_classes_falls_back_to_training_from_scratch(
 
     outcome = retrainer.run(MODEL, Trigger("follow-up"))
     assert outcome.status == "succeeded"
-    origin = retrainer.registry.version(MODEL, 2).lineage["origin"]
-    assert (origin["mode"], origin["fallback"]) == (
+    origin = retrainer.registry.version(MODEL, 2).lineage.origin
+    assert (origin.mode, origin.fallback) == (
         "fresh", "its classes [0, 1] do not hold the labels 2")
     assert ("trained from scratch instead of fine-tuning v1: its classes [0, 1] do not hold "
             "the labels 2") in retrainer.runs.run(outcome.run_id).log
@@ -109,9 +107,9 @@ def test_a_champion_whose_artifact_does_not_load_is_not_fine_tuned(
     tamper(retrainer.registry.version(MODEL, 1).artifact_uri)
     outcome = retrainer.run(MODEL, Trigger("schedule"))
     assert outcome.status == "succeeded"
-    origin = retrainer.registry.version(MODEL, 2).lineage["origin"]
-    assert origin["mode"] == "fresh"
-    assert origin["fallback"] == ("its artifact does not load: weights.safetensors in "
+    origin = retrainer.registry.version(MODEL, 2).lineage.origin
+    assert origin.mode == "fresh"
+    assert origin.fallback == ("its artifact does not load: weights.safetensors in "
                                   f"{retrainer.artifacts / MODEL / 'v1'} does not match its "
                                   "sha256 in the manifest")
     assert "start: trained from scratch instead of fine-tuning v1: its artifact does not load" \
@@ -125,8 +123,8 @@ def test_a_first_refresh_without_a_champion_trains_from_scratch(
     seed_store(database, agrawal(600, function=0))
     outcome = retrainer.run(MODEL, Trigger("schedule"))
     assert outcome.decision == "promoted"
-    origin = retrainer.registry.version(MODEL, 1).lineage["origin"]
-    assert (origin["mode"], origin["fallback"]) == ("fresh", "there is nothing to start from")
+    origin = retrainer.registry.version(MODEL, 1).lineage.origin
+    assert (origin.mode, origin.fallback) == ("fresh", "there is nothing to start from")
 
 
 def test_a_nan_loss_while_fine_tuning_fails_the_run_and_leaves_the_champion(
@@ -156,10 +154,10 @@ def test_a_checkpoint_is_the_start_of_a_models_first_refresh(
     assert outcome.status == "succeeded"
     version = retrainer.registry.version(MODEL, 1)
     started = load_artifact(checkpoint)
-    assert version.lineage["origin"]["mode"] == "fine-tuned"
-    assert version.lineage["origin"]["checkpoint"] == checkpoint.resolve().as_uri()
-    assert version.lineage["origin"]["parent_sha256"] == started.sha256
-    assert version.lineage["origin"]["parent_version"] is None
+    assert version.lineage.origin.mode == "fine-tuned"
+    assert version.lineage.origin.checkpoint == checkpoint.resolve().as_uri()
+    assert version.lineage.origin.parent_sha256 == started.sha256
+    assert version.lineage.origin.parent_version is None
     artifact = load_artifact(version.artifact_uri or "")
     assert artifact.manifest.architecture.params["hidden"] == [8]  # the checkpoint's, not (64, 64)
     assert artifact.manifest.features == started.manifest.features
@@ -172,8 +170,8 @@ def test_with_fine_tune_never_every_run_trains_from_scratch(
     retrainer = retrainer_factory(fine_tune="never")
     _champion(database, retrainer)
     assert retrainer.run(MODEL, Trigger("schedule")).status == "succeeded"
-    origin = retrainer.registry.version(MODEL, 2).lineage["origin"]
-    assert (origin["mode"], origin["reason"]) == ("fresh", "fine_tune is 'never'")
+    origin = retrainer.registry.version(MODEL, 2).lineage.origin
+    assert (origin.mode, origin.reason) == ("fresh", "fine_tune is 'never'")
 
 
 def test_a_trainer_that_ignores_the_start_is_recorded_as_training_from_scratch(
@@ -183,9 +181,9 @@ def test_a_trainer_that_ignores_the_start_is_recorded_as_training_from_scratch(
     ignoring = retrainer_factory("tests.retrain.trainers:StartIgnoringTrainer")
     outcome = ignoring.run(MODEL, Trigger("schedule"))
     assert outcome.status == "succeeded"
-    origin = ignoring.registry.version(MODEL, 2).lineage["origin"]
-    assert origin["mode"] == "fresh"
-    assert origin["fallback"] == "tests.retrain.trainers:StartIgnoringTrainer did not fine-tune"
+    origin = ignoring.registry.version(MODEL, 2).lineage.origin
+    assert origin.mode == "fresh"
+    assert origin.fallback == "tests.retrain.trainers:StartIgnoringTrainer did not fine-tune"
     assert ("trained: trained from scratch instead of fine-tuning v1: "
             "tests.retrain.trainers:StartIgnoringTrainer did not fine-tune"
             ) in ignoring.runs.run(outcome.run_id).log

@@ -16,8 +16,9 @@ from retrain.mlp import MLPTrainer
 from retrain.scoring import score
 from retrain.start import Start
 from retrain.trainer import EpochReport, Trainer, TrainingJob, load_trainer
-from streams.artifacts import Architecture, Origin, Preprocessor, load_artifact
+from streams.artifacts import Architecture, Preprocessor, load_artifact
 from streams.errors import ConfigError, TrainingError
+from streams.lineage import Lineage, Origin, TriggerLineage
 from streams.nn import load_module
 from tests.retrain.helpers import agrawal, examples, fast_settings
 
@@ -31,7 +32,8 @@ def test_learns_agrawal_and_writes_an_artifact_serving_loads(tmp_path: Path) -> 
     data = _dataset(agrawal(800, function=2))
     reports: list[EpochReport] = []
     trainer = MLPTrainer(fast_settings())
-    artifact = trainer.fit(TrainingJob(data, 3, tmp_path / "v3", {"trigger": {"kind": "test"}},
+    lineage = Lineage(trigger=TriggerLineage(kind="test"))
+    artifact = trainer.fit(TrainingJob(data, 3, tmp_path / "v3", lineage,
                                        progress=reports.append))
 
     loaded = load_artifact(artifact.uri, expected_sha256=artifact.sha256)
@@ -46,8 +48,8 @@ def test_learns_agrawal_and_writes_an_artifact_serving_loads(tmp_path: Path) -> 
     assert loaded.manifest.task == "classification"
     assert loaded.manifest.classes == (0, 1)
     assert loaded.manifest.metrics["accuracy"] > 0.8
-    assert loaded.manifest.lineage["trigger"] == {"kind": "test"}
-    assert loaded.manifest.lineage["training"]["device"] == trainer.device == "cpu"
+    assert loaded.manifest.lineage.trigger == TriggerLineage(kind="test")
+    assert loaded.manifest.lineage.training.device == trainer.device == "cpu"
     assert [r.epoch for r in reports] == list(range(1, len(reports) + 1))
     assert reports[-1].best_epoch <= reports[-1].epoch
 
@@ -72,8 +74,8 @@ def test_nulls_are_trained_on_with_an_indicator_and_a_champion_fine_tunes_on_the
     later = _dataset(_with_nulls(agrawal(600, function=0, seed=7), "salary", every=3))
     challenger = MLPTrainer(fast_settings()).fit(
         TrainingJob(later, 2, tmp_path / "v2", start=_start(champion)))
-    assert challenger.manifest.origin is not None
-    assert challenger.manifest.origin.mode == "fine-tuned"
+    assert challenger.manifest.lineage.origin is not None
+    assert challenger.manifest.lineage.origin.mode == "fine-tuned"
     assert challenger.manifest.features == champion.manifest.features
 
 
@@ -179,7 +181,7 @@ def test_fine_tuning_starts_from_the_champions_weights(tmp_path: Path) -> None:
     assert challenger.manifest.architecture == champion.manifest.architecture
     assert challenger.manifest.features == champion.manifest.features
     assert Preprocessor.fit(data.train.features).features != champion.manifest.features
-    assert challenger.manifest.origin == _start(champion).origin
+    assert challenger.manifest.lineage.origin == _start(champion).origin
 
     # Its first loss is the champion's loss on the same validation split.
     module = load_module(champion, torch.device("cpu"))
@@ -188,7 +190,7 @@ def test_fine_tuning_starts_from_the_champions_weights(tmp_path: Path) -> None:
     with torch.no_grad():
         champion_loss = float(torch.nn.functional.cross_entropy(
             module(x), torch.tensor(data.validation.labels)))
-    assert challenger.manifest.lineage["training"]["start_val_loss"] == pytest.approx(
+    assert challenger.manifest.lineage.training.start_val_loss == pytest.approx(
         champion_loss, rel=1e-5)
 
 
@@ -200,8 +202,8 @@ def test_a_few_fine_tuning_epochs_stay_close_to_the_champion(tmp_path: Path) -> 
                                                  start=_start(champion)))
     fresh = MLPTrainer(settings.model_copy(update={"epochs": 3})).fit(
         TrainingJob(data, 2, tmp_path / "fresh"))
-    assert tuned.manifest.lineage["training"]["epochs_run"] == 3
-    assert tuned.manifest.lineage["training"]["learning_rate"] == settings.fine_tune_learning_rate
+    assert tuned.manifest.lineage.training.epochs_run == 3
+    assert tuned.manifest.lineage.training.learning_rate == settings.fine_tune_learning_rate
     moved = _distance(tuned.tensors, champion.tensors)
     assert 0 < moved < _distance(fresh.tensors, champion.tensors) / 4, moved
     assert tuned.manifest.metrics["accuracy"] >= champion.manifest.metrics["accuracy"] - 0.05
@@ -216,8 +218,8 @@ def test_fine_tuning_keeps_the_champions_target_scaling(tmp_path: Path) -> None:
                                                         start=_start(champion)))
     assert (tuned.manifest.target_mean, tuned.manifest.target_std) == (
         champion.manifest.target_mean, champion.manifest.target_std)
-    assert tuned.manifest.origin is not None
-    assert tuned.manifest.origin.mode == "fine-tuned"
+    assert tuned.manifest.lineage.origin is not None
+    assert tuned.manifest.lineage.origin.mode == "fine-tuned"
 
 
 def test_a_start_whose_network_does_not_load_trains_from_scratch(tmp_path: Path) -> None:
@@ -227,14 +229,14 @@ def test_a_start_whose_network_does_not_load_trains_from_scratch(tmp_path: Path)
     data = _dataset(agrawal(300, function=0, seed=7))
     artifact = MLPTrainer(fast_settings(epochs=2)).fit(
         TrainingJob(data, 2, tmp_path / "v2", start=_start(foreign)))
-    origin = artifact.manifest.origin
+    origin = artifact.manifest.lineage.origin
     assert origin is not None
     assert origin.mode == "fresh"
     assert origin.parent_version == 1
     assert "its network does not load: unknown architecture 'elsewhere:Net'" in (
         origin.fallback or "")
     assert artifact.manifest.architecture.name == "mlp"
-    assert "start_val_loss" not in artifact.manifest.lineage["training"]
+    assert artifact.manifest.lineage.training.start_val_loss is None
 
 
 def test_a_nan_loss_while_fine_tuning_raises_training_error(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_requests_train_decide_publish_and_roll_back(
         assert [(u.version, u.previous_version) for u in updates] == [(1, None), (2, 1)]
         second = registry.version(MODEL, 2)
         assert second.status == "champion"
-        assert second.lineage["trigger"]["request_id"] == "req-2"
+        assert second.lineage.trigger.request_id == "req-2"
 
         # 3. Corrupted labels: the challenger is worse on the clean holdout; nothing published.
         after = seed_store(database, agrawal(600, function=2, seed=3, flip=True), start=after,

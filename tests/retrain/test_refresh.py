@@ -128,8 +128,8 @@ def test_after_n_labels_a_refresh_is_queued_once_and_a_restart_counts_the_same(
     assert outcome is not None
     assert outcome.status == "succeeded"
     version = retrainer.registry.version(MODEL, outcome.version)  # type: ignore[arg-type]
-    assert version.lineage["trigger"]["kind"] == "refresh"
-    assert (version.lineage["origin"]["mode"], version.lineage["origin"]["parent_version"]) == (
+    assert version.lineage.trigger.kind == "refresh"
+    assert (version.lineage.origin.mode, version.lineage.origin.parent_version) == (
         "fine-tuned", 1)
 
     # The refresh saw the newest labels: the count starts again, also after a restart.

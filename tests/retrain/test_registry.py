@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import JSON, column, table, update
 
 from retrain.registry import SWAP_CLOCK_SKEW, Registry
 from retrain.runs import INTERRUPTED, RunStore
 from retrain.tables import RegistryVersionRow
 from streams.db import Database
-from streams.errors import RegistryError, StoreError
+from streams.errors import ArtifactError, RegistryError, StoreError
 from streams.events import RetrainRequested, SwapFailed
+from streams.lineage import Lineage
 from tests.retrain.helpers import T0, attach_artifact, tamper
 
 
@@ -189,6 +190,23 @@ def test_models_summarise_champion_and_versions(
         ("m", None, 1, 2, 2), ("n", "regression", None, 0, None)]
 
 
+def test_a_versions_lineage_is_stored_typed_and_a_corrupt_one_is_refused(
+    registry: Registry, database: Database
+) -> None:
+    lineage = Lineage.of({"data": {"from": T0.isoformat(), "to": T0.isoformat()},
+                          "trigger": {"kind": "manual"}, "a_newer_writers_key": [1]})
+    version = registry.create_version("m", trainer="t", hyperparameters={}, code_version="test",
+                                      lineage=lineage)
+    assert registry.version("m", version).lineage == lineage
+    assert registry.version("m", version).lineage.learnt_until == T0
+
+    raw = table("registry_versions", column("lineage", JSON))  # as another writer sees it
+    with database.session() as session:
+        session.execute(update(raw).values(lineage={"data": {"from": "not a time"}}))
+    with pytest.raises(ArtifactError, match="invalid lineage at data.from"):
+        registry.version("m", version)
+
+
 def _snapshot(registry: Registry) -> tuple[list, list]:
     """Everything a change could touch: every version row and every audit row."""
     return registry.versions("m"), registry.audit("m")
@@ -221,7 +239,7 @@ def test_an_artifact_of_another_version_is_refused(
     v1, v2 = new_version(), new_version(artifact=False)
     one = registry.version("m", v1)
     registry.attach_artifact("m", v2, artifact_uri=one.artifact_uri or "", sha256=one.sha256 or "",
-                             metrics={}, lineage={})
+                             metrics={}, lineage=Lineage())
     with pytest.raises(RegistryError, match="holds m v1"):
         registry.promote("m", v2, actor="ci", reason="copied")
     assert registry.champion("m") is None

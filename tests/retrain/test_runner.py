@@ -12,6 +12,7 @@ from retrain.runner import Retrainer, Trigger
 from streams.artifacts import load_artifact
 from streams.db import Database
 from streams.events import RetrainRequested
+from streams.lineage import TriggerLineage
 from streams.nn import load_module
 from tests.retrain.helpers import MODEL, T0, agrawal, seed_store
 from tests.retrain.trainers import GatedTrainer
@@ -49,10 +50,13 @@ def test_first_run_promotes_and_records_everything(
     assert champion.version == 1
     artifact = load_artifact(outcome.event.artifact_uri, expected_sha256=outcome.event.sha256)
     load_module(artifact, torch.device("cpu"))
-    assert champion.lineage["data"]["holdout"]["count"] == 150
-    assert champion.lineage["data"]["train"]["to"] < champion.lineage["data"]["holdout"]["from"]
-    assert champion.lineage["trigger"]["kind"] == "manual"
-    assert champion.lineage["code_version"] == "test"
+    data = champion.lineage.data
+    assert data is not None
+    assert data.holdout.count == 150
+    assert data.train.to < data.holdout.from_
+    assert champion.lineage.learnt_until < data.holdout.from_ <= champion.lineage.seen_until
+    assert champion.lineage.trigger.kind == "manual"
+    assert champion.lineage.code_version == "test"
     assert champion.parent_version is None
     assert champion.hyperparameters["learning_rate"] == 3e-3
     run = retrainer.runs.run(outcome.run_id)
@@ -180,6 +184,6 @@ def test_a_request_is_trained_at_most_once(database: Database, retrainer_factory
     assert stored is not None
     assert (stored.status, stored.run_id) == ("done", outcome.run_id)
     assert len(retrainer.runs.runs(MODEL)) == 1
-    lineage = retrainer.registry.version(MODEL, 1).lineage["trigger"]
-    assert lineage == {"kind": "request", "request_id": "req-1", "reasons": ["drift"],
-                       "evidence": {"windows": 2}}
+    trigger = retrainer.registry.version(MODEL, 1).lineage.trigger
+    assert trigger == TriggerLineage(kind="request", request_id="req-1", reasons=("drift",),
+                                     evidence={"windows": 2})

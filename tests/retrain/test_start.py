@@ -12,8 +12,9 @@ from pydantic import ValidationError
 
 from retrain.dataset import DatasetPlan, build_dataset
 from retrain.start import StartChoice, checkpoint_folder, choose_start, mismatch
-from streams.artifacts import MANIFEST, Manifest, Origin, load_artifact, origin_of
+from streams.artifacts import MANIFEST, Manifest, load_artifact
 from streams.errors import ArtifactError
+from streams.lineage import Origin
 from tests.retrain.helpers import agrawal, examples, fast_settings
 
 #: An artifact written by driftloop before fine-tuning existed (no origin in its lineage).
@@ -84,10 +85,9 @@ def test_a_start_without_the_datas_classes_does_not_fit() -> None:
 def test_an_old_manifest_loads_and_records_no_origin() -> None:
     artifact = load_artifact(OLD_ARTIFACT)
     assert artifact.manifest.version == 1
-    assert "origin" not in artifact.manifest.lineage
-    assert artifact.manifest.origin is None
-    assert artifact.manifest.lineage["parent_version"] is None
-    assert origin_of(artifact.manifest.lineage) is None
+    assert artifact.manifest.lineage.origin is None
+    assert artifact.manifest.lineage.parent_version is None
+    assert artifact.manifest.lineage.run_id == 1
 
 
 def test_an_origin_round_trips_through_a_manifest(tmp_path: Path) -> None:
@@ -95,8 +95,8 @@ def test_an_origin_round_trips_through_a_manifest(tmp_path: Path) -> None:
                     parent_sha256="ab" * 32)
     folder = tmp_path / "v4"
     shutil.copytree(OLD_ARTIFACT, folder)
-    _rewrite_lineage(folder, {"origin": {**origin.record(), "from_the_future": 1}})
-    loaded = load_artifact(folder).manifest.origin
+    _rewrite_lineage(folder, {"origin": {**origin.model_dump(mode="json"), "from_the_future": 1}})
+    loaded = load_artifact(folder).manifest.lineage.origin
     assert loaded == origin
     assert loaded.fell_back("no").mode == "fresh"  # type: ignore[union-attr]
     assert loaded.fell_back("no").parent_version == 3  # type: ignore[union-attr]
@@ -106,9 +106,9 @@ def test_a_malformed_origin_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "v2"
     shutil.copytree(OLD_ARTIFACT, folder)
     _rewrite_lineage(folder, {"origin": {"mode": "sideways"}})
-    with pytest.raises(ArtifactError, match="invalid manifest"):
+    with pytest.raises(ArtifactError, match="invalid manifest .*: lineage.origin.mode"):
         load_artifact(folder)
-    with pytest.raises(ValidationError, match="invalid origin"):
+    with pytest.raises(ValidationError, match="lineage.origin.mode"):
         Manifest.model_validate_json((folder / MANIFEST).read_text())
 
 

@@ -61,13 +61,13 @@ class TracingTrainer(MLPTrainer):
     """
 
     def fit(self, job: TrainingJob) -> Artifact:
-        trigger = job.lineage.get("trigger", {})
-        evidence = trigger.get("evidence", {})
+        trigger = job.lineage.trigger
+        evidence = trigger.evidence if trigger is not None else {}
         if "trace" in evidence:
-            with Path(evidence["trace"]).open("a") as f:
-                f.write(f"{trigger.get('request_id')}\n")
+            with Path(str(evidence["trace"])).open("a") as f:
+                f.write(f"{trigger.request_id if trigger is not None else None}\n")
         if "stall" in evidence:
-            Path(evidence["stall"]).touch()
+            Path(str(evidence["stall"])).touch()
             time.sleep(600)
         return super().fit(job)
 
