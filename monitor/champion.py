@@ -20,18 +20,18 @@ from streams.artifacts import Manifest, load_artifact
 from streams.errors import ArtifactError
 from streams.events import ModelPromoted, ModelRolledBack
 from streams.lineage import Span
+from streams.scores import SCORES
 
 log = logging.getLogger(__name__)
 
-SCORE_ORDER = {
-    "classification": ("accuracy", "f1", "precision", "recall"),
-    "regression": ("mse", "mae", "rmse"),
-}
 PREFIXES = ("", "val_", "validation_", "holdout_")
 
 
 @dataclass(frozen=True)
-class Champion:
+class ChampionProfile:
+    """What the monitor holds about its model's champion: the validation score to compare
+    windows with and the span of its training data (serving's ``Champion`` is the swap target)."""
+
     model: str
     version: int
     task: str | None = None
@@ -49,7 +49,7 @@ class Champion:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Champion:
+    def from_dict(cls, data: Mapping[str, Any]) -> ChampionProfile:
         training = data.get("training")
         return cls(
             model=str(data["model"]), version=int(data["version"]), task=data.get("task"),
@@ -61,7 +61,7 @@ class Champion:
 
 def champion_score(task: str, metrics: Mapping[str, float]) -> tuple[str, float] | None:
     """The validation score to compare windows with: accuracy (else F1...) or MSE (else MAE)."""
-    for name in SCORE_ORDER.get(task, ()):
+    for name in SCORES.get(task, ()):
         for prefix in PREFIXES:
             value = metrics.get(prefix + name)
             if isinstance(value, int | float):
@@ -69,11 +69,11 @@ def champion_score(task: str, metrics: Mapping[str, float]) -> tuple[str, float]
     return None
 
 
-def from_manifest(manifest: Manifest, version: int) -> Champion:
+def from_manifest(manifest: Manifest, version: int) -> ChampionProfile:
     picked = champion_score(manifest.task, manifest.metrics)
     mae = next((float(manifest.metrics[p + "mae"]) for p in PREFIXES
                 if isinstance(manifest.metrics.get(p + "mae"), int | float)), None)
-    return Champion(
+    return ChampionProfile(
         model=manifest.model, version=version, task=manifest.task,
         metric=picked[0] if picked else None, score=picked[1] if picked else None,
         mae=mae if manifest.task == "regression" else None,
@@ -81,7 +81,7 @@ def from_manifest(manifest: Manifest, version: int) -> Champion:
     )
 
 
-def champion_of(event: ModelPromoted | ModelRolledBack) -> Champion:
+def champion_of(event: ModelPromoted | ModelRolledBack) -> ChampionProfile:
     """The champion an update names; without a readable artifact, only its version."""
     try:
         artifact = load_artifact(event.artifact_uri, expected_sha256=event.sha256)
@@ -90,5 +90,5 @@ def champion_of(event: ModelPromoted | ModelRolledBack) -> Champion:
             "champion artifact unreadable; no validation score or lineage for it",
             extra={"model": event.model, "version": event.version, "error": str(exc)},
         )
-        return Champion(model=event.model, version=event.version)
+        return ChampionProfile(model=event.model, version=event.version)
     return from_manifest(artifact.manifest, event.version)

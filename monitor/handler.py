@@ -44,7 +44,7 @@ from typing import Any
 from kafka import TopicPartition
 
 from monitor import metrics
-from monitor.champion import Champion, champion_of
+from monitor.champion import ChampionProfile, champion_of
 from monitor.detectors import DetectorConfig, ErrorDetectors
 from monitor.drift_worker import DriftJob, DriftWorker, ReferenceSpec
 from monitor.intake import Intake
@@ -104,7 +104,7 @@ class _ModelState:
     def __init__(self, config: DetectorConfig) -> None:
         self.detectors = ErrorDetectors(config)
         self.scale = ErrorScale()
-        self.champion: Champion | None = None
+        self.champion: ChampionProfile | None = None
         self.window_alarms: dict[str, list[str]] = {}
         self.follows: int | None = None
 
@@ -183,7 +183,7 @@ class Monitor:
     def _restore_model(self, model: str, value: dict[str, Any]) -> _ModelState:
         restored = _ModelState(self._detector_config)
         if value.get("champion"):
-            restored.champion = Champion.from_dict(value["champion"])
+            restored.champion = ChampionProfile.from_dict(value["champion"])
         # State written before the detectors followed the serving version followed the champion.
         champion_version = restored.champion.version if restored.champion else None
         restored.follows = value.get("follows", champion_version)
@@ -276,7 +276,7 @@ class Monitor:
 
     # -- champions ---------------------------------------------------------------------------
 
-    def _champion(self, champion: Champion, changes: Changes) -> None:
+    def _champion(self, champion: ChampionProfile, changes: Changes) -> None:
         state = self._model(champion.model)
         state.champion = champion
         rows = 0 if champion.training is not None else self.config.reference_size

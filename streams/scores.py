@@ -23,7 +23,7 @@ Task = Literal["classification", "regression"]
 
 CLASSIFICATION_SCORES = ("accuracy", "f1", "precision", "recall")
 REGRESSION_SCORES = ("mse", "mae", "rmse")
-SCORES: dict[Task, tuple[str, ...]] = {
+SCORES: dict[str, tuple[str, ...]] = {
     "classification": CLASSIFICATION_SCORES,
     "regression": REGRESSION_SCORES,
 }

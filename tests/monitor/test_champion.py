@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from monitor.champion import Champion, champion_of, champion_score
+from monitor.champion import ChampionProfile, champion_of, champion_score
 from streams.artifacts import Architecture, FeatureSpec, Manifest, artifact_path, write_artifact
 from streams.events import ModelPromoted
 from streams.lineage import Lineage, Span
@@ -62,12 +62,12 @@ def write(tmp_path: Path, **manifest: Any) -> Any:
 def test_a_promotion_names_the_champion_with_its_scores(tmp_path: Path) -> None:
     artifact = write(tmp_path)
     champion = champion_of(promoted(artifact.path, artifact.sha256))
-    assert champion == Champion(model="churn", version=3, task="regression", metric="mse",
+    assert champion == ChampionProfile(model="churn", version=3, task="regression", metric="mse",
                                 score=4.0, mae=1.5, training=Span(when(1), when(2)))
-    assert Champion.from_dict(champion.as_dict()) == champion
+    assert ChampionProfile.from_dict(champion.as_dict()) == champion
 
 
 def test_an_unreadable_artifact_still_names_the_version(tmp_path: Path) -> None:
     artifact = write(tmp_path)
     champion = champion_of(promoted(artifact.path, "0" * 64))
-    assert champion == Champion(model="churn", version=3)
+    assert champion == ChampionProfile(model="churn", version=3)
