@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from retrain.dataset import Task
 from streams.scores import gain as score_gain
@@ -52,6 +52,26 @@ class Evaluation:
         return tuple(found)
 
 
+class DecisionRecord(TypedDict):
+    """:meth:`Decision.record`: how a gate decided, as stored with the version and the run."""
+
+    promote: bool
+    reason: str
+    metric: str
+    margin: float
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    problems: list[str]
+
+
+class RunScores(TypedDict, total=False):
+    """What a run scored: its challenger's validation scores (none for a reuse) and the gate's
+    decision on the holdout, stored with the run."""
+
+    validation: dict[str, float]
+    holdout: DecisionRecord
+
+
 @dataclass(frozen=True)
 class Decision:
     """Whether the challenger becomes champion, with the numbers that decided it."""
@@ -64,7 +84,7 @@ class Decision:
     problems: tuple[str, ...] = ()
     margin: float = 0.0
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> DecisionRecord:
         """A JSON-ready account, stored with the version and the run."""
         return {
             "promote": self.promote,

@@ -33,7 +33,7 @@ from typing import Any
 
 from retrain.concept import Concept, Scored, concept_start, latest_since
 from retrain.dataset import Dataset, DatasetPlan, Example, Split, Task, build_dataset, infer_task
-from retrain.decision import Decision, Evaluation, decide, promotion_metric
+from retrain.decision import Decision, Evaluation, RunScores, decide, promotion_metric
 from retrain.registry import Registry, VersionInfo
 from retrain.reuse import candidates, pick
 from retrain.runs import RunStore
@@ -360,7 +360,8 @@ class Retrainer:
         journal.write(f"artifact {artifact.uri} sha256 {artifact.sha256}")
         decision = self._decide(dataset, artifact, champion, journal)
         journal.write(("promote: " if decision.promote else "reject: ") + decision.reason)
-        metrics = {"validation": dict(artifact.manifest.metrics), "holdout": decision.record()}
+        metrics: RunScores = {"validation": dict(artifact.manifest.metrics),
+                              "holdout": decision.record()}
         event = None
         if decision.promote:
             event = self.registry.promote(

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from retrain.decision import RunScores
 from retrain.tables import RetrainRequestRow, RetrainRunRow
 from streams.clock import Clock, utc_now
 from streams.db import Database
@@ -48,7 +49,7 @@ class RunInfo:
     decision: str | None
     version: int | None
     device: str | None
-    metrics: Mapping[str, Any]
+    metrics: RunScores
     error: str | None
     log: str
     started_at: datetime
@@ -57,7 +58,7 @@ class RunInfo:
     @classmethod
     def of(cls, r: RetrainRunRow) -> RunInfo:
         return cls(r.id, r.model, r.trigger, r.request_id, RunStatus(r.status), r.decision,
-                   r.version, r.device, dict(r.metrics), r.error, r.log, r.started_at,
+                   r.version, r.device, r.metrics, r.error, r.log, r.started_at,
                    r.finished_at)
 
     @property
@@ -126,14 +127,14 @@ class RunStore:
     def finish(
         self, run_id: int, *, status: RunStatus, decision: str | None = None,
         version: int | None = None, device: str | None = None,
-        metrics: Mapping[str, Any] | None = None, error: str | None = None, log: str = "",
+        metrics: RunScores | None = None, error: str | None = None, log: str = "",
     ) -> None:
         with self.db.session() as session:
             row = session.get(RetrainRunRow, run_id)
             if row is None:
                 raise StoreError(f"no run {run_id}")
             row.status, row.decision, row.version, row.device = status, decision, version, device
-            row.metrics = dict(metrics or {})
+            row.metrics = metrics or {}
             row.error = error[:20_000] if error else None
             row.log = log[-_MAX_LOG:]
             row.finished_at = self._now()

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from retrain.decision import RunScores
 from streams.db import Base
 from streams.lineage import Lineage
 from streams.store import UTCDateTime
@@ -83,7 +84,7 @@ class RegistryVersionRow(Base):
     status: Mapped[str] = mapped_column(String(20))
     artifact_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, float]] = mapped_column(JSON)
     evaluation: Mapped[dict[str, Any]] = mapped_column(JSON)
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     lineage: Mapped[Lineage] = mapped_column(LineageJSON())
@@ -133,7 +134,7 @@ class RetrainRunRow(Base):
     decision: Mapped[str | None] = mapped_column(String(20), nullable=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     device: Mapped[str | None] = mapped_column(String(50), nullable=True)
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[RunScores] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     log: Mapped[str] = mapped_column(Text, default="")
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
