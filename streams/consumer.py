@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from kafka import TopicPartition
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from streams.backoff import Backoff, set_degraded
@@ -45,6 +51,11 @@ from streams.settings import KafkaSettings
 from streams.transport import ConsumerClient, transport_for
 
 log = logging.getLogger(__name__)
+
+#: Commit errors that mean the group moved on without this member: kafka-python raises
+#: RebalanceInProgressError until the member polls again to rejoin.
+_REBALANCED = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError,
+               UnknownMemberIdError)
 
 _INITIAL_BACKOFF_S = 0.1
 #: A dead letter the broker refused is sent again cut to this many bytes.
@@ -433,11 +444,14 @@ class ConsumerLoop(Generic[E]):
         while True:
             try:
                 self._consumer.commit(offsets)
-            except CommitFailedError as exc:
-                # The group rebalanced while we worked: another member will replay this batch,
-                # and idempotent storage makes that harmless.
+            except _REBALANCED as exc:
+                # The group rebalanced while we worked. Retrying here would never pass: the
+                # member rejoins only in its next poll. The batch is replayed from the last
+                # commit (by whoever owns its partitions now) and idempotent storage makes
+                # that harmless.
                 self.stats.commits_failed += 1
-                log.warning("offset commit failed after a rebalance", extra={"error": str(exc)})
+                log.warning("offset commit failed after a rebalance; the batch will be replayed",
+                            extra={"error": f"{type(exc).__name__}: {exc}"})
                 return True
             except KafkaError as exc:
                 error = broker_error(exc, "offset commit failed")

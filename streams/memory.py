@@ -8,7 +8,9 @@ it unchanged, in milliseconds and with no JDK:
 * consumer groups: each partition of the subscribed topics belongs to one member; a member
   joining or leaving starts a new generation, the members pick up their new partitions on
   their next poll, from the group's committed offset (or ``auto_offset_reset``), and a commit
-  for a partition the member no longer owns fails with ``CommitFailedError``; a member that
+  for a partition the member no longer owns fails with ``CommitFailedError``, and one made
+  before the member has polled since its group's last change with ``RebalanceInProgressError``
+  (kafka-python's, which a member clears by polling); a member that
   has not polled for ``max_poll_interval_ms`` is dropped from its group, as Kafka drops one;
 * acknowledgements: a send returns a future that, after ``flush()``, has either succeeded or
   failed with kafka-python's error (a record over the broker's ``max_message_bytes`` fails
@@ -41,6 +43,7 @@ from kafka.errors import (
     KafkaConnectionError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
+    RebalanceInProgressError,
     TopicAlreadyExistsError,
 )
 from kafka.future import Future
@@ -333,6 +336,9 @@ class MemoryConsumer:
                 raise IllegalStateError("a consumer without a group cannot commit")
             wanted = ({tp: o.offset for tp, o in offsets.items()} if offsets is not None
                       else dict(self._positions))
+            if self._rebalancing():
+                raise RebalanceInProgressError(
+                    "the group started a new generation; poll() to rejoin, then commit")
             owned = self._sync()
             if any(tp not in owned for tp in wanted):
                 raise CommitFailedError("the group rebalanced; these partitions moved")
@@ -384,6 +390,14 @@ class MemoryConsumer:
             self._generation = group.generation
             self._positions = {tp: p for tp, p in self._positions.items() if tp in owned}
         return owned
+
+    def _rebalancing(self) -> bool:
+        """Whether this member's group started a generation the member has not joined yet (it
+        joins in its next poll or assignment, as a Kafka member rejoins in ``poll()``)."""
+        if self._manual is not None or self._group_id is None or not self.subscription:
+            return False
+        group = self._broker._groups[self._group_id]
+        return self in group.members and group.generation != self._generation
 
     def _position(self, tp: TopicPartition) -> int:
         if tp not in self._positions:

@@ -112,6 +112,54 @@ def test_a_commit_during_an_outage_degrades_the_loop_until_the_broker_is_back(
     assert broker.committed("g", TopicPartition("requests", 0)) == 1
 
 
+def test_a_member_joining_during_a_batch_does_not_stall_the_loop_and_loses_nothing(
+    broker: MemoryBroker,
+) -> None:
+    """The commit after the batch meets a rebalance the loop has not joined yet (kafka-python:
+    RebalanceInProgressError until the next poll). The loop gives that commit up instead of
+    retrying it for ever, polls, goes on with its share of the partitions, and its next commit
+    covers the batch; nothing is skipped."""
+    kafka = _requests_and_dead_letters(broker, partitions=2)
+    with Producer(kafka) as producer:
+        for i in range(6):
+            producer.send_raw("requests", _request(i), key=f"k{i}")
+    seen: list[str] = []
+    offsets: list[tuple[int, int]] = []
+    joined: list[object] = []
+
+    def handler(batch: Batch[InferenceRequest]) -> None:
+        seen.extend(r.event.request_id for r in batch.records)
+        offsets.extend((r.partition, r.offset) for r in batch.records)
+        if not joined:  # a second instance starts while the first works
+            other = broker.consumer(group_id="g", auto_offset_reset="earliest")
+            other.subscribe(["requests"])
+            joined.append(other)
+
+    loop = _loop(kafka, handler)
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (loop.run_once(), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(5), "the commit after the batch never gave up"
+    assert loop.stats.commits_failed == 1
+    assert loop.stats.degraded is False, "a rebalance is not an outage"
+    assert sorted(seen) == [f"r{i}" for i in range(6)]
+    with Producer(kafka) as producer:
+        for i in range(6, 16):
+            producer.send_raw("requests", _request(i), key=f"k{i}")
+    for _ in range(5):
+        loop.run_once()
+    loop.close()
+    parts = [TopicPartition("requests", p) for p in (0, 1)]
+    committed = {tp.partition: broker.committed("g", tp) for tp in parts}
+    mine = [p for p, offset in committed.items() if offset is not None]
+    assert len(mine) == 1, f"the loop goes on with one partition and commits it: {committed}"
+    assert committed[mine[0]] == broker.end_offset(parts[mine[0]]), "the lost commit is covered"
+    kept = [(p, o) for p, o in offsets if p == mine[0]]
+    assert sorted(kept) == [(mine[0], o) for o in range(committed[mine[0]] or 0)], (
+        "every record of its partition handled once, none skipped")
+    # The other partition was never committed: its new owner starts it from the beginning.
+
+
 def test_a_joining_member_takes_partitions_and_the_old_owner_cannot_commit_them(
     broker: MemoryBroker,
 ) -> None:
