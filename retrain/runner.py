@@ -35,9 +35,9 @@ from retrain.concept import Concept, Scored, concept_start, latest_since
 from retrain.dataset import Dataset, DatasetPlan, Example, Split, Task, build_dataset, infer_task
 from retrain.decision import Decision, Evaluation, RunScores, decide, promotion_metric
 from retrain.registry import Registry, VersionInfo
-from retrain.reuse import candidates, pick
+from retrain.reuse import Paired, candidates, pick
 from retrain.runs import RunStore
-from retrain.scoring import score
+from retrain.scoring import HoldoutScore, score
 from retrain.start import Start, champion_predates, checkpoint_folder, choose_start, start_from
 from retrain.trainer import EpochReport, Trainer, TrainingJob
 from streams.artifacts import Artifact, artifact_path, load_artifact
@@ -393,21 +393,26 @@ class Retrainer:
             return None
         device = pick_device(self.settings.device)
         metric = promotion_metric(dataset.task, self.settings.promotion_metric)
-        theirs, error = self._score_champion(champion, dataset, metric, device)
+        theirs, error = self._score_version(champion, dataset, metric, device)
         if theirs is None:
             journal.write(f"reuse: not tried, the champion cannot be scored ({error})")
             return None
         journal.write(f"reuse: on the holdout of {len(dataset.holdout)}, champion "
-                      f"v{champion.version}: {dict(theirs.metrics)}")
+                      f"v{champion.version}: {dict(theirs.evaluation.metrics)}")
+        truth = dataset.holdout.labels
         scored = []
         for version in archived:
-            evaluation, error = self._score_champion(version, dataset, metric, device)
-            journal.write(f"reuse: archived v{version.version}: "
-                          f"{dict(evaluation.metrics) if evaluation else error}")
-            if evaluation is not None:
-                scored.append((version.version, evaluation))
-        found = pick(scored, theirs, task=dataset.task, metric=metric,
-                     margin=self.settings.promotion_margin)
+            mine, error = self._score_version(version, dataset, metric, device)
+            if mine is None:
+                journal.write(f"reuse: archived v{version.version}: {error}")
+                continue
+            paired = Paired.of(dataset.task, truth, mine.predictions, theirs.predictions)
+            journal.write(f"reuse: archived v{version.version}: {dict(mine.evaluation.metrics)}, "
+                          f"{paired.describe()}")
+            scored.append((version.version, mine.evaluation, paired))
+        found = pick(scored, theirs.evaluation, task=dataset.task, metric=metric,
+                     margin=self.settings.promotion_margin,
+                     confidence=self.settings.reuse_confidence)
         if found is None:
             journal.write("reuse: no archived version beats the champion; training")
             return None
@@ -490,19 +495,26 @@ class Retrainer:
     def _score_champion(
         self, champion: VersionInfo, dataset: Dataset, metric: str, device: Any
     ) -> tuple[Evaluation | None, str | None]:
-        if champion.artifact_uri is None:
+        scored, error = self._score_version(champion, dataset, metric, device)
+        return (scored.evaluation if scored is not None else None), error
+
+    def _score_version(
+        self, version: VersionInfo, dataset: Dataset, metric: str, device: Any
+    ) -> tuple[HoldoutScore | None, str | None]:
+        """``version`` on the holdout, or why it cannot be judged there."""
+        if version.artifact_uri is None:
             return None, "it has no artifact"
         try:
-            artifact = load_artifact(champion.artifact_uri, expected_sha256=champion.sha256)
+            artifact = load_artifact(version.artifact_uri, expected_sha256=version.sha256)
             if artifact.manifest.task != dataset.task:
                 return None, f"it is a {artifact.manifest.task} model"
-            evaluation = score(artifact, dataset.holdout, device).evaluation
+            scored = score(artifact, dataset.holdout, device)
         except (ArtifactError, SchemaError) as exc:
             return None, str(exc)
-        problems = evaluation.problems(dataset.task)
-        if problems or metric not in evaluation.metrics:
+        problems = scored.evaluation.problems(dataset.task)
+        if problems or metric not in scored.evaluation.metrics:
             return None, "; ".join(problems) or f"no {metric}"
-        return evaluation, None
+        return scored, None
 
     def _publish(self, journal: Journal) -> None:
         try:

@@ -24,12 +24,14 @@ _BATCH = 8192
 
 
 @dataclass(frozen=True)
-class Scored:
+class HoldoutScore:
+    """A model's result on a split, and what it predicted for each row (in order)."""
+
     evaluation: Evaluation
     predictions: list[Any]
 
 
-def score(artifact: Artifact, split: Split, device: torch.device) -> Scored:
+def score(artifact: Artifact, split: Split, device: torch.device) -> HoldoutScore:
     """Run ``artifact`` on ``split``; SchemaError if its preprocessing refuses the features."""
     manifest = artifact.manifest
     x = Preprocessor(manifest.features).transform(split.features)
@@ -52,7 +54,7 @@ def score(artifact: Artifact, split: Split, device: torch.device) -> Scored:
             predicted_classes=len(set(label_keys(predicted))),
             true_classes=len(set(label_keys(truth))),
         )
-        return Scored(evaluation, predicted)
+        return HoldoutScore(evaluation, predicted)
     values = (out.squeeze(1).double() * manifest.target_std + manifest.target_mean).numpy()
     metrics = regression_metrics(truth, values.tolist()) if finite else {}
     evaluation = Evaluation(
@@ -62,7 +64,7 @@ def score(artifact: Artifact, split: Split, device: torch.device) -> Scored:
         prediction_spread=float(np.std(values)) if finite and len(values) else 0.0,
         target_spread=float(np.std(np.asarray(truth, dtype=np.float64))) if truth else 0.0,
     )
-    return Scored(evaluation, values.tolist())
+    return HoldoutScore(evaluation, values.tolist())
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

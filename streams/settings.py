@@ -401,6 +401,15 @@ class RetrainSettings(_Section):
         "by more than promotion_margin is promoted again at once ('reused vN') and nothing is "
         "trained. 0 disables reuse.",
     )
+    reuse_confidence: float = Field(
+        0.95, ge=0, lt=1,
+        description="An archived version is reused only if, row by row on that holdout, it is "
+        "right where the champion is wrong (closer to the target, for regression) "
+        "significantly more often than the reverse: a one-sided sign test (McNemar's exact "
+        "test for classes) at this confidence. It keeps a few lucky rows of the small slice "
+        "just after a drift from bringing back a model of an older concept; 0 turns the test "
+        "off.",
+    )
 
 
 class DashboardSettings(_Section):

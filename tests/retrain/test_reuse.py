@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from retrain.decision import Evaluation
 from retrain.registry import VersionInfo
-from retrain.reuse import candidates, pick
+from retrain.reuse import Paired, candidates, pick
 from retrain.runner import Retrainer, RunOutcome, Trigger
 from streams.db import Database
 from streams.events import RetrainRequested, SwapFailed
@@ -71,6 +71,11 @@ def test_a_returning_concept_brings_back_the_version_that_knew_it_without_traini
     run = retrainer.runs.runs(MODEL)[-1]
     assert (run.decision, run.version) == ("reused", 1)
     assert "reused v1: beats the champion" in run.log
+    wins = re.search(r"reused v1: .*better on (\d+) rows, worse on (\d+) "
+                     r"\(sign test p ([\d.e-]+)\)", run.log)
+    assert wins is not None, run.log
+    assert int(wins.group(1)) > int(wins.group(2))
+    assert float(wins.group(3)) <= 0.05
     numbers = run.metrics["holdout"]
     assert numbers["challenger"]["accuracy"] > numbers["champion"]["accuracy"] + 0.1
     # Judged on the newest quarter of the 400 examples since the drift (dated within a few),
@@ -149,12 +154,58 @@ def test_the_version_that_beats_the_champion_by_most_is_picked() -> None:
         return Evaluation({"accuracy": value}, rows=100, predicted_classes=2, true_classes=2)
 
     champion = accuracy(0.70)
-    scored = [(4, accuracy(0.80)), (3, accuracy(0.90)), (1, accuracy(0.90))]
-    found = pick(scored, champion, task="classification", metric="accuracy", margin=0.0)
+    clear = Paired(wins=25, losses=5)
+    scored = [(4, accuracy(0.80), Paired(15, 5)), (3, accuracy(0.90), clear),
+              (1, accuracy(0.90), clear)]
+    found = pick(scored, champion, task="classification", metric="accuracy", margin=0.0,
+                 confidence=0.95)
     assert found is not None
     assert found.version == 3, "the best; of two equal ones the newer"
     assert found.reason().startswith("reused v3: beats the champion: accuracy 0.9000")
-    assert pick(scored, champion, task="classification", metric="accuracy", margin=0.25) is None
+    assert found.reason().endswith("better on 25 rows, worse on 5 (sign test p 0.000162)")
+    assert pick(scored, champion, task="classification", metric="accuracy", margin=0.25,
+                confidence=0.95) is None
     collapsed = Evaluation({"accuracy": 0.95}, rows=100, predicted_classes=1, true_classes=2)
-    assert pick([(5, collapsed)], champion, task="classification", metric="accuracy",
-                margin=0.0) is None
+    assert pick([(5, collapsed, clear)], champion, task="classification", metric="accuracy",
+                margin=0.0, confidence=0.95) is None
+
+
+def test_a_better_score_on_a_few_lucky_rows_brings_nothing_back() -> None:
+    """16 rows just after a drift: the archived version is right on 4 where the champion is
+    wrong and wrong on 1 where it is right (accuracy +3/16), which chance does 19% of the time."""
+    champion = Evaluation({"accuracy": 0.50}, rows=16, predicted_classes=2, true_classes=2)
+    archived = Evaluation({"accuracy": 0.6875}, rows=16, predicted_classes=2, true_classes=2)
+    lucky = Paired(wins=4, losses=1)
+    assert lucky.p_value == 6 / 32
+    assert pick([(1, archived, lucky)], champion, task="classification", metric="accuracy",
+                margin=0.0, confidence=0.95) is None
+    found = pick([(1, archived, lucky)], champion, task="classification", metric="accuracy",
+                 margin=0.0, confidence=0.0)
+    assert found is not None, "confidence 0 turns the test off"
+    decisive = Paired(wins=6, losses=0)
+    assert pick([(1, archived, decisive)], champion, task="classification", metric="accuracy",
+                margin=0.0, confidence=0.95) is not None, "six of six discordant rows: p 1/64"
+
+
+def test_paired_counts_the_rows_where_exactly_one_model_is_right() -> None:
+    truth = ["a", "b", "a", "b", "a", 1]
+    mine = ["a", "b", "b", "a", "a", True]
+    theirs = ["b", "b", "a", "b", "b", 1]
+    # rows 0, 4: only mine right; rows 2, 3, 5: only theirs (True is not the class 1)
+    assert Paired.of("classification", truth, mine, theirs) == Paired(wins=2, losses=3)
+
+
+def test_paired_regression_counts_the_rows_where_one_model_is_closer() -> None:
+    truth = [0.0, 0.0, 0.0, 10.0]
+    mine = [0.1, -0.5, 2.0, 9.0]
+    theirs = [1.0, 0.5, 1.0, 11.0]
+    assert Paired.of("regression", truth, mine, theirs) == Paired(wins=1, losses=1)
+
+
+def test_the_sign_test_is_exact_and_one_sided() -> None:
+    assert Paired(0, 0).p_value == 1.0
+    assert Paired(5, 0).p_value == 1 / 32
+    assert Paired(0, 5).p_value == 1.0
+    assert Paired(3, 3).p_value == 42 / 64
+    assert Paired(5, 0).significant(0.95)
+    assert not Paired(4, 0).significant(0.95)
