@@ -33,9 +33,8 @@ from typing import Any, Literal
 
 from streams.errors import TrainingError
 from streams.lineage import ConceptLineage, DataLineage, SplitLineage
+from streams.scores import Task
 from streams.settings import RetrainSettings
-
-Task = Literal["classification", "regression"]
 
 #: Integer labels with at most this many distinct values are classes, not quantities.
 MAX_INTEGER_CLASSES = 20

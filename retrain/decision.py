@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from retrain.dataset import Task
+from streams.scores import Task
 from streams.scores import gain as score_gain
 
 ROLLBACK_METRICS = ("accuracy", "f1", "mae", "mse", "rmse")

@@ -25,10 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from retrain.dataset import Task
 from retrain.decision import Decision, Evaluation, decide
 from retrain.registry import VersionInfo
-from streams.scores import better, label_keys
+from streams.scores import Task, better, label_keys
 from streams.statuses import VersionStatus
 
 #: The only status a version may be reused from.

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain.concept import Concept, Scored, concept_start, latest_since
-from retrain.dataset import Dataset, DatasetPlan, Example, Split, Task, build_dataset, infer_task
+from retrain.dataset import Dataset, DatasetPlan, Example, Split, build_dataset, infer_task
 from retrain.decision import Decision, Evaluation, RunScores, decide, promotion_metric
 from retrain.registry import Registry, VersionInfo
 from retrain.reuse import Paired, candidates, pick
@@ -46,7 +46,7 @@ from streams.errors import ArtifactError, DriftloopError, RegistryError, SchemaE
 from streams.events import ModelPromoted
 from streams.lineage import Lineage, Origin, TriggerLineage
 from streams.nn import pick_device
-from streams.scores import label_key
+from streams.scores import Task, label_key
 from streams.settings import RetrainSettings
 from streams.statuses import RequestStatus, RunStatus, VersionStatus
 from streams.store import EventStore, ExampleRow

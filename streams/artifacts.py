@@ -40,6 +40,7 @@ from safetensors.numpy import load_file, save_file
 
 from streams.errors import ArtifactError, SchemaError
 from streams.lineage import Lineage
+from streams.scores import Task
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -101,7 +102,7 @@ class Manifest(BaseModel):
     format_version: Literal[1] = 1
     model: str
     version: int = Field(ge=1)
-    task: Literal["classification", "regression"]
+    task: Task
     architecture: Architecture
     features: tuple[FeatureSpec, ...] = Field(min_length=1)
     classes: tuple[Any, ...] = Field(default=(), description="Class order of the outputs.")

@@ -13,8 +13,10 @@ The monitor's join and the example store (in Python, and in SQL through the stor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, Protocol
+
+from streams.clock import as_utc
 
 LabelSource = Literal["app", "reviewer"]
 
@@ -39,8 +41,7 @@ class Labelled(Protocol):
 
 def precedence(source: str, timestamp: datetime, event_id: str) -> Precedence:
     """The sort key of a label: of two labels for one prediction, the larger one wins."""
-    when = timestamp.replace(tzinfo=UTC) if timestamp.tzinfo is None else timestamp
-    return (SOURCE_RANK[source], when, event_id)
+    return (SOURCE_RANK[source], as_utc(timestamp), event_id)
 
 
 def precedence_of(label: Labelled) -> Precedence:

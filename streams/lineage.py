@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -50,14 +50,11 @@ from pydantic import (
     model_validator,
 )
 
+from streams.clock import as_utc
 from streams.errors import ArtifactError
+from streams.scores import Task
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Time = Annotated[datetime, AfterValidator(_utc)]
+Time = Annotated[datetime, AfterValidator(as_utc)]
 """A moment in a lineage: ISO 8601 in JSON, UTC when it names no offset."""
 
 
@@ -138,7 +135,7 @@ class DataLineage(_Spanned):
 
     concept: ConceptLineage | None = None
     source: str | None = Field(None, description="Where the examples came from.")
-    task: Literal["classification", "regression"] | None = None
+    task: Task | None = None
     train: SplitLineage | None = None
     validation: SplitLineage | None = None
     holdout: SplitLineage | None = None

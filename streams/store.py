@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from streams.clock import Clock, utc_now
+from streams.clock import Clock, as_utc, utc_now
 from streams.db import Base, Database
 from streams.events import ClassOutput, Feedback, Prediction
 from streams.labels import SOURCE_RANK, precedence
@@ -55,11 +55,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return None if value is None else as_utc(value)
 
 
 class PredictionRow(Base):

@@ -44,7 +44,8 @@ from typing import Any
 
 from driftloop.lab.learners import Method
 from driftloop.lab.prequential import Progress, Record, prequential
-from driftloop.lab.scenarios import DriftPoint, Scenario, Task
+from driftloop.lab.scenarios import DriftPoint, Scenario
+from streams.scores import Task
 
 log = logging.getLogger(__name__)
 

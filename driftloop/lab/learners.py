@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.lab.prequential import Features, Learner
-from driftloop.lab.scenarios import Example, Scenario, Task
+from driftloop.lab.scenarios import Example, Scenario
 from retrain.dataset import DatasetPlan, build_dataset
 from retrain.dataset import Example as TrainingExample
 from retrain.trainer import Trainer, TrainingJob, load_trainer
 from streams.artifacts import Artifact, Preprocessor
 from streams.errors import TrainingError
+from streams.scores import Task
 from streams.settings import RetrainSettings
 
 log = logging.getLogger(__name__)

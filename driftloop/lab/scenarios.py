@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from streams.errors import ConfigError
+from streams.scores import Task
 
 FeatureValue = int | float | str | bool
 Features = Mapping[str, FeatureValue]
@@ -60,7 +61,6 @@ Features = Mapping[str, FeatureValue]
 Label = int | float
 Raw = Iterator[tuple[dict[str, FeatureValue], Label]]
 DriftKind = Literal["abrupt", "gradual", "incremental", "covariate", "recurring"]
-Task = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True)
