@@ -63,3 +63,47 @@ def test_insert_skips_or_updates_a_conflicting_row_on_either_database(database: 
         stored = session.execute(sa.select(table.c.key, table.c.value)).all()
     assert (len(first), len(again)) == (1, 0), "the second insert of the same key is skipped"
     assert [tuple(row) for row in stored] == [("a", 3)]
+
+
+
+def _table(name: str) -> sa.Table:
+    return sa.Table(name, sa.MetaData(), sa.Column("version_num", sa.String(32)))
+
+
+def _versions(db: Database, name: str) -> list[str]:
+    with db.engine.connect() as conn:
+        return sorted(conn.execute(sa.select(_table(name).c.version_num)).scalars())
+
+
+def test_a_database_migrated_into_alembic_version_moves_to_its_own_table(
+    database_url: str,
+) -> None:
+    from alembic import command
+
+    from streams.db import LEGACY_VERSION_TABLE, VERSION_TABLE, migration_config
+
+    db = Database(database_url)
+    legacy = _table(LEGACY_VERSION_TABLE)
+    try:
+        old = migration_config(version_table=LEGACY_VERSION_TABLE)  # as driftloop used to
+        with db.engine.begin() as conn:
+            old.attributes["connection"] = conn
+            command.upgrade(old, "heads")
+        revisions = _versions(db, LEGACY_VERSION_TABLE)
+        assert revisions, "the old layout recorded driftloop's revisions in alembic_version"
+        with db.engine.begin() as conn:  # another project's row there is not ours to move
+            conn.execute(legacy.insert().values(version_num="v3.2.0.a"))
+
+        db.migrate()
+        db.migrate()  # and again: nothing left to move
+
+        assert _versions(db, VERSION_TABLE) == revisions
+        assert _versions(db, LEGACY_VERSION_TABLE) == ["v3.2.0.a"]
+        with db.engine.begin() as conn:  # ours in both tables, nothing else in the old one
+            conn.execute(legacy.delete())
+            conn.execute(legacy.insert(), [{"version_num": r} for r in revisions])
+        db.migrate()
+        assert _versions(db, VERSION_TABLE) == revisions
+        assert not sa.inspect(db.engine).has_table(LEGACY_VERSION_TABLE), "emptied: dropped"
+    finally:
+        db.dispose()
