@@ -16,7 +16,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,7 @@ class MLPTrainer:
             "dropout": 0.0,
             "optimizer": "adam",
             "learning_rate": s.learning_rate,
+            "weight_decay": 0.0,
             "batch_size": s.batch_size,
             "min_batches": s.min_batches,
             "epochs": s.epochs,
@@ -90,12 +91,13 @@ class MLPTrainer:
         if self._device.type == "cpu" and self._settings.cpu_threads is not None:
             torch.set_num_threads(self._settings.cpu_threads)
         torch.manual_seed(self._settings.seed)
+        knobs = _Knobs.of(self._settings, job.hyperparameters)
         module, origin = self._starting_module(job)
         fine_tuned = module is not None
         if module is not None and job.start is not None:
             encoding = _Encoding.of(job.start.artifact.manifest)
         else:
-            encoding = _Encoding.fit(data, self._settings.hidden)
+            encoding = _Encoding.fit(data, knobs.hidden, knobs.dropout)
             module = build_module(encoding.architecture, encoding.pre.width,
                                   encoding.out_width).to(self._device)
         pre, classes = encoding.pre, encoding.classes
@@ -117,7 +119,8 @@ class MLPTrainer:
 
         s = self._settings
         schedule = (_Schedule(s.fine_tune_learning_rate, s.fine_tune_epochs, from_start=True)
-                    if fine_tuned else _Schedule(s.learning_rate, s.epochs, from_start=False))
+                    if fine_tuned else _Schedule(knobs.learning_rate, s.epochs, from_start=False,
+                                                 weight_decay=knobs.weight_decay))
         best_state, epochs_run, best_epoch, start_loss = self._train(
             module, loss_fn, (x_train, y_train), (x_val, y_val), job, schedule
         )
@@ -185,7 +188,8 @@ class MLPTrainer:
         validation loss of the starting weights when they count as epoch 0."""
         s = self._settings
         (x_train, y_train), (x_val, y_val) = train, validation
-        optimizer = torch.optim.Adam(module.parameters(), lr=schedule.learning_rate)
+        optimizer = torch.optim.Adam(module.parameters(), lr=schedule.learning_rate,
+                                     weight_decay=schedule.weight_decay)
         shuffle = torch.Generator().manual_seed(s.seed)
         best_loss, best_epoch = math.inf, 0
         best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -264,6 +268,27 @@ class _Schedule:
     learning_rate: float
     epochs: int
     from_start: bool
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    """What a fit from scratch trains with: the settings, or a search candidate's overrides
+    (``job.hyperparameters``; fine-tuning keeps the start's network and its own rate)."""
+
+    learning_rate: float
+    hidden: tuple[int, ...]
+    dropout: float
+    weight_decay: float
+
+    @classmethod
+    def of(cls, settings: RetrainSettings, overrides: Mapping[str, Any]) -> _Knobs:
+        return cls(
+            learning_rate=float(overrides.get("learning_rate", settings.learning_rate)),
+            hidden=tuple(int(w) for w in overrides.get("hidden", settings.hidden)),
+            dropout=float(overrides.get("dropout", 0.0)),
+            weight_decay=float(overrides.get("weight_decay", 0.0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -281,7 +306,7 @@ class _Encoding:
         return len(self.classes) if self.classes else 1
 
     @classmethod
-    def fit(cls, data: Dataset, hidden: Sequence[int]) -> _Encoding:
+    def fit(cls, data: Dataset, hidden: Sequence[int], dropout: float = 0.0) -> _Encoding:
         """Fitted on the training split (classes from training and validation)."""
         classes: tuple[Any, ...] = ()
         target_mean, target_std = 0.0, 1.0
@@ -291,7 +316,7 @@ class _Encoding:
             raw = np.asarray(data.train.labels, dtype=np.float64)
             target_mean, target_std = float(raw.mean()), float(raw.std()) or 1.0
         return cls(Preprocessor.fit(data.train.features), classes, target_mean, target_std,
-                   Architecture(name="mlp", params={"hidden": list(hidden), "dropout": 0.0}))
+                   Architecture(name="mlp", params={"hidden": list(hidden), "dropout": dropout}))
 
     @classmethod
     def of(cls, manifest: Manifest) -> _Encoding:

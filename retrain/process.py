@@ -38,6 +38,7 @@ from retrain.rollback import AutoRollback
 from retrain.runner import Retrainer
 from retrain.runs import INTERRUPTED, RunStore
 from retrain.scheduler import RetrainScheduler, schedule_specs
+from retrain.search import OptunaSearcher
 from retrain.trainer import load_trainer
 from streams.backoff import Backoff, RetryGate, Stopped, retry
 from streams.codec import Decoder
@@ -172,6 +173,7 @@ def run_retrain(
         on_change=publisher.publish_pending, stop=stop,
         defer=lambda event_id, model, delay: scheduler.add_request(event_id, model,
                                                                    delay_s=delay),
+        search=OptunaSearcher(settings.database_url),
     )
     followups = FollowUps(settings.retrain, registry, runs, scheduler.add_followup)
     refreshes = Refreshes(settings.retrain.refresh_every_labels, registry, runs,

@@ -212,11 +212,16 @@ class Registry:
     def attach_artifact(
         self, model: str, version: int, *, artifact_uri: str, sha256: str,
         metrics: Mapping[str, float], lineage: Lineage,
+        hyperparameters: Mapping[str, Any] | None = None,
     ) -> None:
+        """Record the version's verified artifact; ``hyperparameters`` replace those recorded
+        at :meth:`create_version` (a search's winner trained with its own)."""
         with self.db.session() as session:
             row = self._version_row(session, model, version)
             row.artifact_uri, row.sha256 = artifact_uri, sha256
             row.metrics, row.lineage = dict(metrics), lineage
+            if hyperparameters is not None:
+                row.hyperparameters = dict(hyperparameters)
 
     def reject(self, model: str, version: int, *, evaluation: Mapping[str, Any], note: str) -> None:
         self._set_outcome(model, version, VersionStatus.REJECTED, note, evaluation)

@@ -9,7 +9,9 @@ ends up calling. A run
    the held-out slice, and stops there (:mod:`retrain.reuse`),
 3. chooses where the weights begin (fine-tuned from the champion or a checkpoint, or from
    scratch: :mod:`retrain.start`), allocates the next version as a candidate and lets the
-   trainer write its artifact,
+   trainer write its artifact; a run from scratch that is not a refresh may train a pool of
+   candidates instead (``retrain.search.trials``, :mod:`retrain.search`), and the best on
+   validation becomes the version (a candidate that crashes is recorded and the others go on),
 4. reloads the artifact the way serving will, scores it and the champion on the same held-out
    slice, and decides,
 5. promotes it (one transaction, then ``on_change`` publishes) or records it as rejected.
@@ -21,8 +23,11 @@ touched by the promotion in step 5, so a failed run leaves it as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import logging
+import math
+import shutil
 import threading
 import traceback
 from collections.abc import Callable, Mapping
@@ -38,6 +43,8 @@ from retrain.registry import Registry, VersionInfo
 from retrain.reuse import Paired, candidates, pick
 from retrain.runs import RunStore
 from retrain.scoring import HoldoutScore, score
+from retrain.search import Outcome, Plan, Searcher
+from retrain.space import Candidate, settings_candidate
 from retrain.start import Start, champion_predates, checkpoint_folder, choose_start, start_from
 from retrain.trainer import EpochReport, Trainer, TrainingJob
 from streams.artifacts import Artifact, artifact_path, load_artifact
@@ -125,6 +132,8 @@ def examples_of(rows: list[ExampleRow]) -> list[Example]:
 DETECTING_TRIGGERS = frozenset({"request"})
 #: Triggers whose runs first try to promote an archived version again (see :mod:`retrain.reuse`).
 REUSING_TRIGGERS = frozenset({"request"})
+#: Triggers whose runs never search a challenger pool: a refresh adjusts the champion.
+UNSEARCHED_TRIGGERS = frozenset({"refresh"})
 #: Most examples the champion is scored on to date a drift.
 ERROR_STREAM_LIMIT = 20_000
 
@@ -162,6 +171,7 @@ class Retrainer:
         stop: threading.Event | None = None,
         version_of_code: str | None = None,
         defer: Defer | None = None,
+        search: Searcher | None = None,
     ) -> None:
         self.settings = settings
         self.artifacts = artifacts
@@ -176,6 +186,7 @@ class Retrainer:
         self._code_version = version_of_code or code_version()
         self._plan = DatasetPlan.from_settings(settings)
         self._defer = defer
+        self._search = search
 
     def run_request(self, event_id: str) -> RunOutcome | None:
         """Serve one stored RetrainRequested, unless it was already claimed (then None).
@@ -347,15 +358,25 @@ class Retrainer:
         job = TrainingJob(dataset, version, artifact_path(self.artifacts, model, version),
                           lineage.model_copy(update={"origin": told}), progress=journal.epoch,
                           should_stop=self._stop.is_set, start=start)
-        written = self.trainer.fit(job)
+        hyperparameters, outcome = None, None
+        searcher = self._searcher(trigger, start)
+        if searcher is not None:
+            written, outcome, best = self._fit_pool(searcher, run_id, job, journal)
+            hyperparameters = {**self.trainer.hyperparameters(), **best.hyperparameters()}
+        else:
+            written = self.trainer.fit(job)
         artifact = load_artifact(written.path, expected_sha256=written.sha256)
-        recorded = artifact.manifest.lineage.origin
+        recorded_lineage = artifact.manifest.lineage
+        if outcome is not None:
+            recorded_lineage = recorded_lineage.model_copy(update={"search": outcome.lineage()})
+        recorded = recorded_lineage.origin
         if recorded != origin:
             journal.write("trained: " + (recorded.describe() if recorded is not None
                                          else "the trainer recorded no origin"))
         self.registry.attach_artifact(
             model, version, artifact_uri=artifact.uri, sha256=artifact.sha256,
-            metrics=artifact.manifest.metrics, lineage=artifact.manifest.lineage,
+            metrics=artifact.manifest.metrics, lineage=recorded_lineage,
+            hyperparameters=hyperparameters,
         )
         journal.write(f"artifact {artifact.uri} sha256 {artifact.sha256}")
         decision = self._decide(dataset, artifact, champion, journal)
@@ -378,6 +399,64 @@ class Retrainer:
         log.info("retraining finished", extra={"model": model, "version": version,
                                                 "decision": verdict})
         return RunOutcome(run_id, RunStatus.SUCCEEDED, verdict, version, decision.reason, event)
+
+    def _searcher(self, trigger: Trigger, start: Start | None) -> Searcher | None:
+        """The search this run trains a pool of candidates with (None: one candidate)."""
+        if (self.settings.search.trials > 1 and start is None
+                and trigger.kind not in UNSEARCHED_TRIGGERS):
+            return self._search
+        return None
+
+    def _fit_pool(self, searcher: Searcher, run_id: int, job: TrainingJob, journal: Journal,
+                  ) -> tuple[Artifact, Outcome, Candidate]:
+        """Train the candidates of a search next to ``job.path``; move the best there.
+
+        Raises TrainingError when every candidate failed or the process is stopping."""
+        data = job.dataset
+        metric = promotion_metric(data.task, self.settings.promotion_metric)
+        pool = job.path.with_name(f"{job.path.name}.pool")
+        shutil.rmtree(pool, ignore_errors=True)
+        plan = Plan(model=data.model, run_id=run_id, metric=metric,
+                    trials=self.settings.search.trials, timeout_s=self.settings.search.timeout_s,
+                    seed=self.settings.seed, train_rows=len(data.train),
+                    first=settings_candidate(self.settings))
+        journal.write(f"search: study {plan.study}, up to {plan.trials} candidates in "
+                      f"{plan.timeout_s:g} s, ranked by validation {metric}")
+
+        def fit(candidate: Candidate, number: int) -> float:
+            trial = dataclasses.replace(
+                job, dataset=candidate.data(data), path=pool / f"trial-{number}",
+                hyperparameters=candidate.hyperparameters(), progress=None)
+            try:
+                written = self.trainer.fit(trial)
+            except Exception as exc:
+                journal.write(f"trial {number} failed: {type(exc).__name__}: {exc}")
+                raise
+            value = written.manifest.metrics.get(metric)
+            if value is None or not math.isfinite(value):
+                journal.write(f"trial {number} failed: validation {metric} is {value}")
+                raise TrainingError(f"validation {metric} is {value}")
+            journal.write(f"trial {number}: validation {metric} {value:.4g} with "
+                          f"{candidate.hyperparameters()}")
+            return value
+
+        try:
+            outcome = searcher.search(plan, fit, self._stop.is_set)
+            journal.write(outcome.describe())
+            if self._stop.is_set():
+                raise TrainingError("stopped during the search")
+            best = outcome.best
+            if best is None:
+                first = outcome.errors[0] if outcome.errors else "no trial ran"
+                raise TrainingError(f"every candidate of study {outcome.study} failed ({first})")
+            shutil.rmtree(job.path, ignore_errors=True)
+            (pool / f"trial-{outcome.best_trial}").rename(job.path)
+        finally:
+            shutil.rmtree(pool, ignore_errors=True)
+        log.info("challenger pool searched", extra={
+            "model": data.model, "study": outcome.study, "trials": outcome.trials,
+            "failed": outcome.failed, "best": best.hyperparameters()})
+        return load_artifact(job.path), outcome, best
 
     def _reuse(
         self, model: str, trigger: Trigger, run_id: int, dataset: Dataset,

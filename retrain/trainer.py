@@ -9,6 +9,13 @@ members of :class:`Trainer`. A trainer writes its artifact under ``job.path`` (w
 checks ``job.should_stop()`` between epochs, and raises :class:`~streams.errors.TrainingError`
 when training cannot succeed (NaN loss, no usable data).
 
+Candidates. A run with a search (:mod:`retrain.search`) fits several candidates, each with
+``job.hyperparameters``: overrides of the trainer's own settings, by the names of
+:meth:`retrain.space.Candidate.hyperparameters` (``learning_rate``, ``hidden``, ``dropout``,
+``weight_decay``; the runner has already cut the training split to ``window``). A trainer
+applies those it knows when it trains from scratch and reports the candidate's validation
+scores in its manifest's ``metrics``: those rank the candidates.
+
 Lineage. A trainer writes ``job.lineage`` (a :class:`~streams.lineage.Lineage`) into its
 manifest, adding its own notes with ``model_copy(update=...)``: under ``training`` what the fit
 did, and any key of its own. Its ``origin`` says how the weights begin
@@ -28,7 +35,7 @@ leaves ``job.lineage``'s origin, which says that it trained from scratch.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -71,6 +78,8 @@ class TrainingJob:
     progress: Progress | None = None
     should_stop: Callable[[], bool] = _never
     start: Start | None = None
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    """A search candidate's overrides of the trainer's settings (empty: its own)."""
 
 
 @runtime_checkable

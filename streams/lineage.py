@@ -14,7 +14,8 @@ dashboard read it. :class:`Lineage` is its one typed home, a frozen pydantic mod
     ├── trigger: TriggerLineage      why the run happened (kind, request, reasons, evidence)
     ├── parent_version, code_version, run_id
     ├── training: TrainingLineage    what the trainer notes (device, epochs, seconds, ...)
-    └── origin: Origin               how the weights began: fine-tuned, or from scratch
+    ├── origin: Origin               how the weights began: fine-tuned, or from scratch
+    └── search: SearchLineage        the challenger pool it won (study, trials, best params)
 
 Each fact has one reader: :attr:`Lineage.training_range` (the span learnt from, the
 monitor's drift reference), :attr:`Lineage.learnt_until`, :attr:`Lineage.seen_until` (the
@@ -213,6 +214,21 @@ class Origin(BaseModel):
         return f"trained from scratch ({self.reason})" if self.reason else "trained from scratch"
 
 
+class SearchLineage(_Section):
+    """The challenger pool the version won (retrain/search.py): its Optuna study."""
+
+    study: str = Field(description="The study's name in driftloop's database.")
+    metric: str = Field(description="The validation score that ranked the candidates.")
+    trials: int = Field(0, ge=0, description="Trials the run started.")
+    complete: int = Field(0, ge=0)
+    failed: int = Field(0, ge=0, description="Trials that crashed (recorded as FAIL).")
+    pruned: int = Field(0, ge=0)
+    best_trial: int | None = None
+    best_value: float | None = None
+    best_params: dict[str, JsonValue] = Field(
+        default_factory=dict, description="The winner's hyperparameters.")
+
+
 class Lineage(_Section):
     """Where a model version comes from (see the module docstring)."""
 
@@ -223,6 +239,7 @@ class Lineage(_Section):
     run_id: int | None = None
     training: TrainingLineage | None = None
     origin: Origin | None = None
+    search: SearchLineage | None = None
 
     @classmethod
     def of(cls, raw: Mapping[str, object] | Lineage | None) -> Lineage:

@@ -249,6 +249,29 @@ class MonitorSettings(_Section):
     )
 
 
+class SearchSettings(_Section):
+    """The challenger pool of a run: candidates from an Optuna study (see retrain/search.py)."""
+
+    # One trial by default: the run trains the single candidate of the settings above, exactly
+    # as without a search (no study, no Optuna tables). A search multiplies a run's training
+    # time by its trials, and the test suite and the adaptation benchmark retrain hundreds of
+    # times; a deployment that can afford it sets, say, trials=20 and a timeout_s.
+    trials: int = Field(
+        1, ge=1,
+        description="Candidates a run that trains from scratch may try (a drift request, a "
+        "manual or scheduled run; never a fine-tuning refresh); the best on validation goes "
+        "to the champion/challenger gate. The first is always the candidate of these "
+        "settings (learning_rate, hidden, no dropout or weight decay, the whole training "
+        "split), the rest are drawn by Optuna's TPE sampler from the space of "
+        "retrain/space.py. 1 runs no search.",
+    )
+    timeout_s: float = Field(
+        900.0, gt=0,
+        description="Wall-clock budget of a search in seconds: no new trial starts after it "
+        "(one that runs finishes). At least one trial always runs.",
+    )
+
+
 class RetrainSettings(_Section):
     trainer: str = Field(
         "retrain.mlp:MLPTrainer", description="Import path 'module:attr' of the trainer to use."
@@ -280,6 +303,7 @@ class RetrainSettings(_Section):
     )
     learning_rate: float = Field(3e-3, gt=0, description="Adam learning rate.")
     hidden: tuple[int, ...] = Field((64, 64), description="Hidden layer widths of the MLP.")
+    search: SearchSettings = Field(default_factory=SearchSettings)
     seed: int = Field(0, description="Seed for splits, initialisation and shuffling.")
     schedule_interval_s: float | None = Field(
         None, gt=0, description="Retrain every model this often; None disables the schedule."

@@ -81,6 +81,7 @@ def _once(settings: Settings, model: str) -> None:
     from retrain.registry import Registry
     from retrain.runner import Retrainer, Trigger
     from retrain.runs import RunStore
+    from retrain.search import OptunaSearcher
     from retrain.trainer import load_trainer
     from streams.db import Database
     from streams.producer import Producer
@@ -98,7 +99,8 @@ def _once(settings: Settings, model: str) -> None:
         retrainer = Retrainer(settings.retrain, artifacts=settings.artifacts,
                               store=EventStore(db), registry=registry, runs=RunStore(db),
                               trainer=trainer, trainer_name=settings.retrain.trainer,
-                              on_change=publisher.publish_pending)
+                              on_change=publisher.publish_pending,
+                              search=OptunaSearcher(settings.database_url))
         outcome = retrainer.run(model, Trigger("manual"))
     db.dispose()
     version = f" v{outcome.version}" if outcome.version is not None else ""

@@ -10,6 +10,7 @@ from retrain.mlp import MLPTrainer
 from retrain.registry import Registry
 from retrain.runner import Retrainer
 from retrain.runs import RunStore
+from retrain.search import Searcher
 from retrain.trainer import load_trainer
 from streams.db import Database
 from streams.store import EventStore
@@ -20,14 +21,15 @@ from tests.retrain.helpers import fast_settings
 def retrainer_factory(database: Database, tmp_path: Path) -> Callable[..., Retrainer]:
     """A Retrainer on the test database; ``trainer`` is an import path, settings override FAST."""
 
-    def make(trainer: str = "retrain.mlp:MLPTrainer", **overrides: Any) -> Retrainer:
+    def make(trainer: str = "retrain.mlp:MLPTrainer", *, searcher: Searcher | None = None,
+             **overrides: Any) -> Retrainer:
         settings = fast_settings(trainer=trainer, **overrides)
         return Retrainer(
             settings, artifacts=tmp_path / "artifacts", store=EventStore(database),
             registry=Registry(database), runs=RunStore(database),
             trainer=MLPTrainer(settings) if trainer == "retrain.mlp:MLPTrainer"
             else load_trainer(trainer, settings),
-            trainer_name=trainer, version_of_code="test",
+            trainer_name=trainer, version_of_code="test", search=searcher,
         )
 
     return make

@@ -13,6 +13,7 @@ import torch
 from retrain.mlp import MLPTrainer
 from retrain.trainer import TrainingJob
 from streams.artifacts import Artifact
+from streams.errors import TrainingError
 from streams.settings import RetrainSettings
 
 
@@ -77,3 +78,21 @@ class StartIgnoringTrainer(MLPTrainer):
 
     def fit(self, job: TrainingJob) -> Artifact:
         return super().fit(dataclasses.replace(job, start=None))
+
+
+class TrialCrashTrainer(MLPTrainer):
+    """The MLP, but the second candidate of a search crashes (a bug that one shape hits)."""
+
+    def fit(self, job: TrainingJob) -> Artifact:
+        if job.path.name == "trial-1":
+            raise RuntimeError("trainer bug: index out of range in candidate 1")
+        return super().fit(job)
+
+
+class PoolFailingTrainer(MLPTrainer):
+    """The MLP on a single candidate; every candidate of a search diverges."""
+
+    def fit(self, job: TrainingJob) -> Artifact:
+        if job.path.name.startswith("trial-"):
+            raise TrainingError("loss is not finite at epoch 1 (train nan, validation nan)")
+        return super().fit(job)
