@@ -1,4 +1,5 @@
-"""Read-only views of retraining work: schedules, runs (running and past) and requests.
+"""Read-only views of retraining work: schedules, runs (running and past), requests and the
+studies of runs that searched a challenger pool (:mod:`retrain.studies`).
 
 Schedules are read from the scheduler's job table (its id and next run time; the pickled job
 state is never unpickled here) and described with the schedule the settings configure.
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from retrain.runs import RunInfo, RunStore
 from retrain.scheduler import REQUEST_PREFIX, SCHEDULE_PREFIX, schedule_specs
+from retrain.studies import StudyInfo, studies
 from retrain.tables import RetrainRequestRow, SchedulerJobRow
 from streams.clock import Clock, utc_now
 from streams.db import Database
@@ -29,6 +31,10 @@ REQUEST_COLUMNS = (
     "requested_at", "model", "status", "reasons", "champion_version", "run_id", "event_id",
 )
 SCHEDULE_COLUMNS = ("job", "kind", "model", "every", "next_run")
+STUDY_COLUMNS = (
+    "study", "model", "run_id", "metric", "complete", "failed", "pruned", "running",
+    "best_value", "best_trial", "best_params",
+)
 OPEN_REQUESTS = (RequestStatus.PENDING, RequestStatus.RUNNING)
 
 
@@ -45,6 +51,20 @@ def _flat_metrics(metrics: Mapping[str, Any]) -> str:
         if isinstance(value, int | float):
             parts.append(f"holdout {metric} {value:.4g}")
     return ", ".join(parts)
+
+
+def study_record(study: StudyInfo) -> dict[str, Any]:
+    params = ", ".join(f"{k} {_short(v)}" for k, v in study.best_params.items())
+    return {
+        "study": study.name, "model": study.model, "run_id": study.run_id,
+        "metric": study.metric, "complete": study.complete, "failed": study.failed,
+        "pruned": study.pruned, "running": study.running, "best_value": study.best_value,
+        "best_trial": study.best_trial, "best_params": params,
+    }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def run_record(run: RunInfo, now: datetime) -> dict[str, Any]:
@@ -72,6 +92,11 @@ class JobQueries:
 
     def run(self, run_id: int) -> RunInfo:
         return self._runs.run(run_id)
+
+    def studies(self, model: str | None = None, *, limit: int = 100) -> pd.DataFrame:
+        """The challenger-pool studies of runs, newest first."""
+        records = [study_record(s) for s in studies(self._db, model, limit=limit)]
+        return pd.DataFrame.from_records(records, columns=list(STUDY_COLUMNS))
 
     def requests(
         self, model: str | None = None, *, open_only: bool = False, limit: int = 100

@@ -1,4 +1,5 @@
-"""Jobs: retraining schedules, running and past runs (status, device, duration, metrics, log)."""
+"""Jobs: retraining schedules, running and past runs (status, device, duration, metrics, log),
+the challenger-pool studies of runs that searched, and retrain requests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from streams.statuses import RunStatus
 
 ALL_MODELS = "All models"
 _RUNS = {"duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f")}
+_STUDIES = {"run_id": st.column_config.NumberColumn("run", format="%d"),
+            "best_value": st.column_config.NumberColumn("best (validation)", format="%.4g"),
+            "best_trial": st.column_config.NumberColumn("best trial", format="%d"),
+            "best_params": st.column_config.TextColumn("best hyperparameters")}
 
 
 def render(dash: Dashboard, user: User | None) -> None:
@@ -43,6 +48,13 @@ def render(dash: Dashboard, user: User | None) -> None:
             st.caption("No run yet.")
         else:
             st.dataframe(runs, hide_index=True, key="all_runs", column_config=_RUNS)
+        studies = dash.jobs.studies(model, limit=100)
+        st.subheader("Challenger searches")
+        if studies.empty:
+            st.caption("No run has searched a pool of candidates (retrain.search.trials is 1, "
+                       "or no run trained from scratch since it was raised).")
+        else:
+            st.dataframe(studies, hide_index=True, key="studies", column_config=_STUDIES)
         requests = dash.jobs.requests(model, limit=100)
         st.subheader("Retrain requests")
         if requests.empty:

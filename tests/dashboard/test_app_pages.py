@@ -319,3 +319,37 @@ def test_without_any_user_the_dashboard_is_read_only(monkeypatch, offline):
     at = apptest.start(monkeypatch, settings, page="feedback")
     assert "No users are configured: the dashboard is read-only." in apptest.texts(at)
     assert len(at.data_editor) == 0
+
+
+def test_jobs_show_each_study_with_its_trials_and_winner(monkeypatch, offline, database):
+    from retrain.search import OptunaSearcher, Plan
+    from retrain.space import Candidate
+
+    def objective(candidate: Candidate, number: int) -> float:
+        if number == 1:
+            raise RuntimeError("candidate crashed")
+        return 0.9 if number == 0 else 0.7
+
+    plan = Plan(model=CHURN, run_id=7, metric="accuracy", trials=3, timeout_s=60, seed=0,
+                train_rows=400, first=Candidate(3e-3, (64, 64)))
+    OptunaSearcher(database.url).search(plan, objective, lambda: False)
+    other = Plan(model=PRICE, run_id=8, metric="mse", trials=1, timeout_s=60, seed=0,
+                 train_rows=400, first=Candidate(3e-3, (64, 64)))
+    OptunaSearcher(database.url).search(other, lambda c, n: 2.5, lambda: False)
+
+    at = apptest.start(monkeypatch, offline, page="jobs")
+    studies = apptest.table(at, "study", "best_params")
+    assert list(studies["study"]) == [f"{PRICE}/run-8", f"{CHURN}/run-7"]
+    churn = studies.iloc[1]
+    assert (churn["model"], churn["run_id"], churn["metric"]) == (CHURN, 7, "accuracy")
+    assert (churn["complete"], churn["failed"], churn["pruned"]) == (2, 1, 0)
+    assert (churn["best_value"], churn["best_trial"]) == (0.9, 0)
+    assert "learning_rate 0.003" in churn["best_params"]
+    assert "hidden [64, 64]" in churn["best_params"]
+    at.selectbox(key="jobs_model").select(CHURN).run()
+    assert list(apptest.table(at, "study", "best_params")["study"]) == [f"{CHURN}/run-7"]
+
+
+def test_jobs_say_when_no_run_searched(monkeypatch, offline):
+    at = apptest.start(monkeypatch, offline, page="jobs")
+    assert "No run has searched a pool of candidates" in apptest.texts(at)
