@@ -401,7 +401,8 @@ class Retrainer:
         return RunOutcome(run_id, RunStatus.SUCCEEDED, verdict, version, decision.reason, event)
 
     def _searcher(self, trigger: Trigger, start: Start | None) -> Searcher | None:
-        """The search this run trains a pool of candidates with (None: one candidate)."""
+        """The search this run trains a pool of candidates with (None: one candidate, also
+        when this Retrainer was built without a searcher)."""
         if (self.settings.search.trials > 1 and start is None
                 and trigger.kind not in UNSEARCHED_TRIGGERS):
             return self._search

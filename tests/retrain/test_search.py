@@ -3,6 +3,7 @@ on validation to the gate, crashed candidates recorded and passed over."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -162,3 +163,19 @@ def test_a_window_cuts_the_training_split_only() -> None:
     assert cut.train.examples == dataset.train.examples[-50:]
     assert (cut.validation, cut.holdout) == (dataset.validation, dataset.holdout)
     assert Candidate(3e-3, (32,)).data(dataset) is dataset
+
+
+def test_a_study_storage_that_cannot_be_reached_is_a_store_error_without_the_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from streams.errors import StoreError
+
+    caplog.set_level(logging.DEBUG)
+    url = "postgresql://driftloop:s3cret-pa55@127.0.0.1:9/driftloop"  # nothing listens there
+    plan = Plan(model=MODEL, run_id=1, metric="accuracy", trials=2, timeout_s=60, seed=0,
+                train_rows=100, first=Candidate(3e-3, (64, 64)))
+    with pytest.raises(StoreError) as raised:
+        OptunaSearcher(url).search(plan, lambda c, n: 1.0, lambda: False)
+    assert raised.value.transient, "an outage, not bad input"
+    assert "s3cret-pa55" not in str(raised.value)
+    assert "s3cret-pa55" not in caplog.text
