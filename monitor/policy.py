@@ -14,9 +14,9 @@ new challenger when one of five things happens:
   score: an absolute margin for scores in [0, 1] (accuracy, F1, ...), a relative one for
   errors (MSE, MAE, RMSE: above ``score * (1 + margin)``);
 * ``gradual_drift`` — the errors of the champion's labelled windows (1 - score, or the
-  regression error itself) rose significantly and persistently above its validation error: a
-  slow drift the River detectors adapt to (:mod:`monitor.trend`, whose state is kept here and
-  starts over with each new champion).
+  regression error itself) rose significantly and persistently above its validation error, as
+  a slow drift makes it creep up window after window (:mod:`monitor.trend`, whose state is
+  kept here and starts over with each new champion).
 
 A reason stays pending, with its evidence, until a request can be made. A request is made
 only if (1) no request of the model is open, (2) the last one is at least ``cooldown_s`` old,
