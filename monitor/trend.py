@@ -43,6 +43,10 @@ from streams.settings import MonitorSettings
 
 @dataclass(frozen=True)
 class TrendConfig:
+    """``confidence`` of the one-sided Mann-Kendall test, over the last ``windows`` windows
+    once ``min_windows`` are there; ``persist`` consecutive windows must pass it and the level
+    test (``margin`` above the reference). All but ``persist`` are ``monitor.trend_*``."""
+
     confidence: float = 0.9999
     windows: int = 40
     min_windows: int = 10
