@@ -1,7 +1,7 @@
 """When to ask for retraining (pure: the clock is injected, nothing is sent from here).
 
 The policy watches, per model, the signals the monitor derives from traffic and asks for a
-new challenger when one of four things happens:
+new challenger when one of five things happens:
 
 * ``detector:<name>`` — a River detector fired on the model's error stream;
 * ``data_drift`` — ``drift_windows`` consecutive windows of one kind (served or labelled)
@@ -12,7 +12,11 @@ new challenger when one of four things happens:
 * ``performance`` — a labelled window of the champion's version (with at least
   ``min_window_rows`` rows) scored ``performance_margin`` below the champion's validation
   score: an absolute margin for scores in [0, 1] (accuracy, F1, ...), a relative one for
-  errors (MSE, MAE, RMSE: above ``score * (1 + margin)``).
+  errors (MSE, MAE, RMSE: above ``score * (1 + margin)``);
+* ``gradual_drift`` — the errors of the champion's labelled windows (1 - score, or the
+  regression error itself) rose significantly and persistently above its validation error, as
+  a slow drift makes it creep up window after window (:mod:`monitor.trend`, whose state is
+  kept here and starts over with each new champion).
 
 A reason stays pending, with its evidence, until a request can be made. A request is made
 only if (1) no request of the model is open, (2) the last one is at least ``cooldown_s`` old,
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.trend import TrendConfig, TrendDetector
 from streams.clock import Clock
 from streams.scores import higher_is_better
 from streams.settings import MonitorSettings
@@ -48,6 +53,7 @@ class PolicyConfig:
     min_fresh_labels: int = 200
     request_timeout_s: float = 21_600.0
     min_window_rows: int = 30
+    trend: TrendConfig = field(default_factory=TrendConfig)
 
     @classmethod
     def from_settings(cls, settings: MonitorSettings) -> PolicyConfig:
@@ -58,6 +64,7 @@ class PolicyConfig:
             min_fresh_labels=settings.min_fresh_labels,
             request_timeout_s=settings.request_timeout_s,
             min_window_rows=settings.min_window_rows,
+            trend=TrendConfig.from_settings(settings),
         )
 
 
@@ -140,6 +147,8 @@ class _Model:
     streaks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     performance: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
+    trend: dict[str, Any] = field(default_factory=dict)
+    gradual: dict[str, Any] | None = None
     last_request_at: str | None = None
     open_request: dict[str, Any] | None = None
     requests: int = 0
@@ -216,6 +225,7 @@ class RetrainPolicy:
         if signal.version != state.champion_version:
             state.alarms, state.streaks, state.performance = [], {}, None
             state.quality = None
+            state.trend, state.gradual = {}, None
             state.fresh_labels = 0
         state.champion_version = signal.version
         state.champion_metric, state.champion_score = signal.metric, signal.score
@@ -252,6 +262,19 @@ class RetrainPolicy:
                 "window_id": signal.window_id, "metric": metric, "value": value,
                 "champion": champion, "margin": margin,
             }
+        self._trend(state, signal.window_id, metric, value, champion)
+
+    def _trend(self, state: _Model, window_id: str, metric: str, value: float,
+               champion: float) -> None:
+        """Feed the window's error (1 - score, or the error itself) to the trend detector."""
+        relative = not higher_is_better(metric)
+        reference = champion if relative else 1.0 - champion
+        error = value if relative else 1.0 - value
+        detector = TrendDetector.restore(self.config.trend, reference, state.trend,
+                                         relative=relative).update(error, window_id)
+        state.trend = detector.state()
+        if detector.alarm is not None:
+            state.gradual = {"metric": metric, **detector.alarm.as_dict()}
 
     def _reasons(self, state: _Model) -> tuple[str, ...]:
         reasons = [f"detector:{d}" for d in dict.fromkeys(a["detector"] for a in state.alarms)]
@@ -261,6 +284,8 @@ class RetrainPolicy:
             reasons.append("data_quality")
         if state.performance is not None:
             reasons.append("performance")
+        if state.gradual is not None:
+            reasons.append("gradual_drift")
         return tuple(reasons)
 
     def _decide(self, model: str, state: _Model, now: datetime) -> RetrainDecision | None:
@@ -293,7 +318,7 @@ class RetrainPolicy:
         state.last_request_at = now.isoformat()
         state.fresh_labels = 0
         state.alarms, state.streaks, state.performance = [], {}, None
-        state.quality = None
+        state.quality = state.gradual = None
         return decision
 
     def _evidence(self, state: _Model) -> dict[str, Any]:
@@ -305,6 +330,8 @@ class RetrainPolicy:
             windows.append(state.quality["window_id"])
         if state.performance is not None:
             windows.append(state.performance["window_id"])
+        if state.gradual is not None:
+            windows.append(state.gradual["window_id"])
         evidence: dict[str, Any] = {
             "windows": list(dict.fromkeys(windows)),
             "fresh_labels": state.fresh_labels,
@@ -317,6 +344,8 @@ class RetrainPolicy:
             evidence["data_quality"] = dict(state.quality)
         if state.performance is not None:
             evidence["performance"] = dict(state.performance)
+        if state.gradual is not None:
+            evidence["gradual_drift"] = dict(state.gradual)
         return evidence
 
     # -- persistence -----------------------------------------------------------------------

@@ -193,6 +193,22 @@ class MonitorSettings(_Section):
         0.05, ge=0, description="Windowed score this far below the champion's triggers retraining."
     )
     adwin_delta: float = Field(0.002, gt=0, lt=1, description="ADWIN confidence parameter.")
+    trend_confidence: float = Field(
+        0.9999, gt=0.5, lt=1,
+        description="Confidence of the one-sided Mann-Kendall test that the champion's windowed "
+        "error is rising (the gradual_drift reason, monitor/trend.py).",
+    )
+    trend_windows: int = Field(
+        40, ge=3, description="Most recent labelled windows the slow-drift trend is tested on."
+    )
+    trend_min_windows: int = Field(
+        10, ge=3, description="Fewest labelled windows of a champion before its trend is tested."
+    )
+    trend_margin: float = Field(
+        0.02, ge=0,
+        description="How far above the champion's validation error the trend line must end "
+        "(absolute for 1 - accuracy and the like, relative for MSE, MAE, RMSE).",
+    )
     cooldown_s: float = Field(
         600.0, ge=0, description="Least time between two retrain requests for one model."
     )

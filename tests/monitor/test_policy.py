@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import pytest
+
 from monitor.policy import (
     ChampionChanged,
     DetectorFired,
@@ -191,3 +193,31 @@ def test_the_state_resumes_exactly() -> None:
         q.update(LabelsArrived("m", 60))
     assert p.requested is not None
     assert restored.requested == p.requested
+
+
+def test_a_steadily_rising_windowed_error_asks_for_gradual_drift() -> None:
+    # MSE climbing 0.3% of the champion's 2.0 per window, zigzagging: no window is 5% above
+    # it before the trend is clear, and once asked, the open request holds the rest back.
+    p, clock = policy()
+    p.update(ChampionChanged("m", 1, "mse", 2.0)).update(LabelsArrived("m", 500))
+    asked = []
+    for i in range(30):
+        clock.advance(60)
+        mse = 2.0 + 0.006 * i - (0.01 if i % 2 else 0.0)
+        decision = p.update(WindowScore("m", f"w{i}", 1, {"mse": mse}, 500)).requested
+        if decision is not None:
+            asked.append(decision)
+    assert len(asked) == 1, "one request per open request, however many windows follow"
+    decision = asked[0]
+    assert decision.reasons == ("gradual_drift",)
+    gradual = decision.evidence["gradual_drift"]
+    assert gradual["window_id"] == "w13"
+    assert decision.evidence["windows"] == ["w13"]
+    assert gradual["metric"] == "mse"
+    assert gradual["windows"] == 14
+    assert gradual["reference"] == 2.0
+    assert gradual["threshold"] == pytest.approx(2.0 * 1.02)
+    assert gradual["level"] > gradual["threshold"]
+    assert p.state()["m"]["suppressed"] >= 1
+    assert p.pending_reasons("m") == ("performance", "gradual_drift"), (
+        "both came back on fresh windows, and wait for the open request")
