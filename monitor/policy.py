@@ -1,7 +1,7 @@
 """When to ask for retraining (pure: the clock is injected, nothing is sent from here).
 
 The policy watches, per model, the signals the monitor derives from traffic and asks for a
-new challenger when one of four things happens:
+new challenger when one of five things happens:
 
 * ``detector:<name>`` — a River detector fired on the model's error stream;
 * ``data_drift`` — ``drift_windows`` consecutive windows of one kind (served or labelled)
@@ -12,7 +12,11 @@ new challenger when one of four things happens:
 * ``performance`` — a labelled window of the champion's version (with at least
   ``min_window_rows`` rows) scored ``performance_margin`` below the champion's validation
   score: an absolute margin for scores in [0, 1] (accuracy, F1, ...), a relative one for
-  errors (MSE, MAE, RMSE: above ``score * (1 + margin)``).
+  errors (MSE, MAE, RMSE: above ``score * (1 + margin)``);
+* ``estimated_performance`` — a served window of the champion's version (with at least
+  ``min_window_rows`` rows) had an estimated score (:mod:`monitor.estimate`: accuracy or F1
+  expected from calibrated confidences, no labels needed) below its reference band's lower
+  edge, so retraining can start before the labels of the drop arrive.
 
 A reason stays pending, with its evidence, until a request can be made. A request is made
 only if (1) no request of the model is open, (2) the last one is at least ``cooldown_s`` old,
@@ -107,6 +111,18 @@ class WindowScore:
 
 
 @dataclass(frozen=True)
+class WindowEstimate:
+    """A served window's estimated scores and the lower edges of their bands."""
+
+    model: str
+    window_id: str
+    version: int
+    metrics: dict[str, float]
+    lower: dict[str, float]
+    rows: int
+
+
+@dataclass(frozen=True)
 class ChampionChanged:
     model: str
     version: int
@@ -115,7 +131,7 @@ class ChampionChanged:
 
 
 Signal = (LabelsArrived | DetectorFired | WindowDrift | QualityViolated | WindowScore
-          | ChampionChanged)
+          | WindowEstimate | ChampionChanged)
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ class _Model:
     streaks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     performance: dict[str, Any] | None = None
     quality: dict[str, Any] | None = None
+    estimate: dict[str, Any] | None = None
     last_request_at: str | None = None
     open_request: dict[str, Any] | None = None
     requests: int = 0
@@ -198,6 +215,8 @@ class RetrainPolicy:
             if signal.rows >= self.config.min_window_rows:
                 state.quality = {"window_id": signal.window_id, "kind": signal.kind,
                                  "columns": list(signal.columns)}
+        elif isinstance(signal, WindowEstimate):
+            self._estimate(state, signal)
         else:
             self._score(state, signal)
         self._requested = self._decide(signal.model, state, now)
@@ -215,7 +234,7 @@ class RetrainPolicy:
             state.open_request = None
         if signal.version != state.champion_version:
             state.alarms, state.streaks, state.performance = [], {}, None
-            state.quality = None
+            state.quality = state.estimate = None
             state.fresh_labels = 0
         state.champion_version = signal.version
         state.champion_metric, state.champion_score = signal.metric, signal.score
@@ -253,6 +272,18 @@ class RetrainPolicy:
                 "champion": champion, "margin": margin,
             }
 
+    def _estimate(self, state: _Model, signal: WindowEstimate) -> None:
+        if signal.rows < self.config.min_window_rows or (
+            state.champion_version is not None and signal.version != state.champion_version
+        ):
+            return
+        for metric, lower in signal.lower.items():
+            value = signal.metrics.get(metric)
+            if value is not None and value < lower:
+                state.estimate = {"window_id": signal.window_id, "metric": metric,
+                                  "value": value, "lower": lower}
+                return
+
     def _reasons(self, state: _Model) -> tuple[str, ...]:
         reasons = [f"detector:{d}" for d in dict.fromkeys(a["detector"] for a in state.alarms)]
         if any(len(s) >= self.config.drift_windows for s in state.streaks.values()):
@@ -261,6 +292,8 @@ class RetrainPolicy:
             reasons.append("data_quality")
         if state.performance is not None:
             reasons.append("performance")
+        if state.estimate is not None:
+            reasons.append("estimated_performance")
         return tuple(reasons)
 
     def _decide(self, model: str, state: _Model, now: datetime) -> RetrainDecision | None:
@@ -293,7 +326,7 @@ class RetrainPolicy:
         state.last_request_at = now.isoformat()
         state.fresh_labels = 0
         state.alarms, state.streaks, state.performance = [], {}, None
-        state.quality = None
+        state.quality = state.estimate = None
         return decision
 
     def _evidence(self, state: _Model) -> dict[str, Any]:
@@ -305,6 +338,8 @@ class RetrainPolicy:
             windows.append(state.quality["window_id"])
         if state.performance is not None:
             windows.append(state.performance["window_id"])
+        if state.estimate is not None:
+            windows.append(state.estimate["window_id"])
         evidence: dict[str, Any] = {
             "windows": list(dict.fromkeys(windows)),
             "fresh_labels": state.fresh_labels,
@@ -317,6 +352,8 @@ class RetrainPolicy:
             evidence["data_quality"] = dict(state.quality)
         if state.performance is not None:
             evidence["performance"] = dict(state.performance)
+        if state.estimate is not None:
+            evidence["estimated_performance"] = dict(state.estimate)
         return evidence
 
     # -- persistence -----------------------------------------------------------------------
