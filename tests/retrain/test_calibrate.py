@@ -172,3 +172,27 @@ def test_no_estimate_for_a_window_of_another_version(calibration: Calibration) -
     assert found.metrics == pytest.approx(estimate(calibration, p))
     assert window_estimate(calibration, 4, closed) is None
     assert calibrate(calibration, [None, {"kind": "class", "label": 1}]) == [None, None]
+
+
+def test_three_classes_estimate_accuracy_and_macro_f1_close_to_the_realised() -> None:
+    rng = np.random.default_rng(7)
+
+    def stream(rows: int) -> tuple[np.ndarray, np.ndarray]:
+        logits = rng.normal(0.0, 1.5, (rows, 3))
+        truth = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        labels = np.array([rng.choice(3, p=p) for p in truth])
+        sharp = np.exp(2 * logits) / np.exp(2 * logits).sum(axis=1, keepdims=True)
+        return sharp, labels
+
+    p, y = stream(3000)
+    fitted = fit_calibration(p, y, ("a", "b", "c"))
+    assert fitted is not None
+    p, y = stream(2000)
+    found = estimate(fitted, p)
+    served = p.argmax(axis=1)
+    f1s = []
+    for c in range(3):
+        tp = float(((served == c) & (y == c)).sum())
+        f1s.append(2 * tp / float((served == c).sum() + (y == c).sum()))
+    assert found["accuracy"] == pytest.approx(_accuracy(p, y), abs=0.03)
+    assert found["f1"] == pytest.approx(float(np.mean(f1s)), abs=0.03)
