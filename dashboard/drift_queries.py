@@ -1,5 +1,9 @@
 """Read-only views of the monitor's tables: drift reports, window performance, alarms, requests.
 
+Estimated performance (CBPE, :mod:`monitor.estimate`) is read from the served windows'
+``estimate``; a window without one (its champion has no calibration) reads "no estimate",
+never a number.
+
 Evidently scores mean different things per method: a p-value drifts when it falls *below*
 its threshold, a distance when it rises *above* it. :func:`strength` puts both on one scale
 (1 is the threshold, above 1 is drift) so one heatmap can show every feature.
@@ -42,6 +46,9 @@ QUALITY_COLUMNS = (
     "out_of_range", "unseen", "violated",
 )
 PERFORMANCE_COLUMNS = ("start", "model_version", "score", "metric", "examples")
+ESTIMATE_COLUMNS = ("window_end", "performance", "model_version", "rows", "accuracy",
+                    "accuracy_lower", "accuracy_upper", "f1")
+NO_ESTIMATE = "no estimate"
 #: Which windowed metric to chart, best first.
 MAX_STRENGTH = 5.0
 
@@ -70,6 +77,33 @@ class DriftStatus:
     status: str
     detail: str = ""
     window_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EstimateStatus:
+    """The newest served window's estimated accuracy beside the newest labelled one's."""
+
+    estimated: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    realised: float | None = None
+    window_end: datetime | None = None
+
+    @property
+    def text(self) -> str:
+        return NO_ESTIMATE if self.estimated is None else f"{self.estimated:.0%}"
+
+    @property
+    def below(self) -> bool:
+        return (self.estimated is not None and self.lower is not None
+                and self.estimated < self.lower)
+
+    @property
+    def band(self) -> str:
+        if self.lower is None or self.upper is None:
+            return ""
+        return f"band {self.lower:.0%}–{self.upper:.0%}" + (" · below the band" if self.below
+                                                            else "")
 
 
 class DriftQueries:
@@ -174,6 +208,46 @@ class DriftQueries:
         )
         frame["start"] = pd.to_datetime(frame["start"], utc=True)
         return frame
+
+    def estimate(self, model: str) -> EstimateStatus:
+        """The newest served window's estimate (none: "no estimate") and realised accuracy."""
+        r, w = DriftReportRow, WindowPerformanceRow
+        served = (select(r.estimate, r.window_end).where(r.model == model, r.kind == "served")
+                  .order_by(r.window_end.desc(), r.id.desc()).limit(1))
+        labelled = (select(w.accuracy).where(w.model == model, w.accuracy.is_not(None))
+                    .order_by(w.window_end.desc(), w.id.desc()).limit(1))
+        with self._db.session() as session:
+            row = session.execute(served).one_or_none()
+            realised = session.execute(labelled).scalar_one_or_none()
+        estimate = (row[0] or {}) if row is not None else {}
+        return EstimateStatus(estimate.get("accuracy"), estimate.get("accuracy_lower"),
+                              estimate.get("accuracy_upper"), realised,
+                              row[1] if row is not None else None)
+
+    def estimates(self, model: str, *, limit: int = 200) -> pd.DataFrame:
+        """Estimated (served windows) beside realised (labelled windows) scores, newest first."""
+        r, w = DriftReportRow, WindowPerformanceRow
+        served = (select(r).where(r.model == model, r.kind == "served")
+                  .order_by(r.window_end.desc(), r.id.desc()).limit(limit))
+        labelled = (select(w).where(w.model == model, w.accuracy.is_not(None))
+                    .order_by(w.window_end.desc(), w.id.desc()).limit(limit))
+        with self._db.session() as session:
+            reports = list(session.execute(served).scalars())
+            scores = list(session.execute(labelled).scalars())
+        records: list[dict[str, Any]] = [
+            {"window_end": x.window_end, "model_version": x.model_version, "rows": x.rows,
+             "performance": "estimated" if x.estimate else NO_ESTIMATE,
+             **{k: (x.estimate or {}).get(k) for k in ESTIMATE_COLUMNS[4:]}}
+            for x in reports
+        ]
+        records += [
+            {"window_end": x.window_end, "model_version": x.model_version, "rows": x.rows,
+             "performance": "realised", "accuracy": x.accuracy, "f1": x.f1}
+            for x in scores
+        ]
+        frame = pd.DataFrame.from_records(records, columns=list(ESTIMATE_COLUMNS))
+        return frame.sort_values("window_end", ascending=False, kind="stable").reset_index(
+            drop=True)
 
     def scores_table(self, model: str, *, limit: int = 200) -> pd.DataFrame:
         """Every score of each labelled window, newest first."""

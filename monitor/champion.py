@@ -5,7 +5,9 @@ and its artifact. The manifest gives the task, the validation scores the policy 
 windowed performance with (``metrics``), and the lineage naming the training data, whose
 examples become the drift reference: :attr:`streams.lineage.Lineage.training_range`, the span
 of the train and validation examples (not the holdout, which the model did not learn from).
-Metric names may carry a ``val_``, ``validation_`` or ``holdout_`` prefix.
+Metric names may carry a ``val_``, ``validation_`` or ``holdout_`` prefix. A classifier's
+manifest may also hold its calibration (:mod:`streams.calibration`), from which the served
+windows' performance is estimated before labels arrive; an older artifact has none.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from streams.artifacts import Manifest, load_artifact
+from streams.calibration import Calibration
 from streams.errors import ArtifactError
 from streams.events import ModelPromoted, ModelRolledBack
 from streams.lineage import Span
@@ -39,6 +42,7 @@ class ChampionProfile:
     score: float | None = None
     mae: float | None = None
     training: Span | None = None
+    calibration: Calibration | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,16 +50,20 @@ class ChampionProfile:
             "metric": self.metric, "score": self.score, "mae": self.mae,
             "training": None if self.training is None else [
                 self.training.start.isoformat(), self.training.end.isoformat()],
+            "calibration": None if self.calibration is None
+            else self.calibration.model_dump(mode="json"),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChampionProfile:
         training = data.get("training")
+        calibration = data.get("calibration")
         return cls(
             model=str(data["model"]), version=int(data["version"]), task=data.get("task"),
             metric=data.get("metric"), score=data.get("score"), mae=data.get("mae"),
             training=None if not training else Span(
                 datetime.fromisoformat(training[0]), datetime.fromisoformat(training[1])),
+            calibration=None if not calibration else Calibration.model_validate(calibration),
         )
 
 
@@ -78,6 +86,7 @@ def from_manifest(manifest: Manifest, version: int) -> ChampionProfile:
         metric=picked[0] if picked else None, score=picked[1] if picked else None,
         mae=mae if manifest.task == "regression" else None,
         training=manifest.lineage.training_range,
+        calibration=manifest.calibration if manifest.task == "classification" else None,
     )
 
 

@@ -7,7 +7,8 @@ topics (see :mod:`monitor.process`). Each batch:
 2. the :class:`monitor.intake.Intake` stores its predictions and feedback (dead-lettering
    conflicts and labels of the wrong type) and the examples the join made of them;
 3. the rows stored since the last batch are read back in store-id order — predictions into the
-   ``served`` windows, first-time labelled examples into the detectors, the ``labelled``
+   ``served`` windows (calibrated when the champion has a calibration, for the estimate of
+   :mod:`monitor.estimate`), first-time labelled examples into the detectors, the ``labelled``
    windows and the policy — and everything derived (cursors, window and detector state, closed
    windows, alarms, retrain requests) is written in one transaction;
 4. closed windows are queued for their Evidently report in the drift worker; finished reports
@@ -38,6 +39,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +49,7 @@ from monitor import metrics
 from monitor.champion import ChampionProfile, champion_of
 from monitor.detectors import DetectorConfig, ErrorDetectors
 from monitor.drift_worker import DriftJob, DriftWorker, ReferenceSpec
+from monitor.estimate import calibrate, window_estimate
 from monitor.intake import Intake
 from monitor.join import JoinConfig
 from monitor.performance import ErrorScale
@@ -59,6 +62,7 @@ from monitor.policy import (
     RetrainPolicy,
     Signal,
     WindowDrift,
+    WindowEstimate,
     WindowScore,
 )
 from monitor.report_queue import ReportQueue
@@ -70,8 +74,9 @@ from monitor.store import (
     ServedRow,
 )
 from monitor.tables import DONE, PENDING, SKIPPED
-from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
+from monitor.windows import Calibrated, ClosedWindow, WindowConfig, WindowRow, Windows
 from streams.backoff import Backoff, RetryGate
+from streams.calibration import Calibration
 from streams.clock import Clock, utc_now
 from streams.consumer import Batch
 from streams.db import Database
@@ -284,7 +289,9 @@ class Monitor:
         self.labelled.set_reference_rows(champion.model, rows)
         self._signal(ChampionChanged(champion.model, champion.version, champion.metric,
                                      champion.score), changes)
-        log.info("champion changed", extra=champion.as_dict())
+        log.info("champion changed", extra={
+            **{k: v for k, v in champion.as_dict().items() if k != "calibration"},
+            "calibrated": champion.calibration is not None})
 
     @staticmethod
     def _feeds_detectors(state: _ModelState, row: LabelledRow) -> bool:
@@ -316,8 +323,10 @@ class Monitor:
     def _advance(self, now: datetime, changes: Changes) -> None:
         while True:
             served = self.store.served_after(self._served_cursor, CURSOR_CHUNK)
-            for row in served:
-                self.served.update(WindowRow(row.id, row.model, row.version, row.timestamp), now)
+            calibrated = self._calibrated(served)
+            for row, probabilities in zip(served, calibrated, strict=True):
+                self.served.update(WindowRow(row.id, row.model, row.version, row.timestamp,
+                                             calibrated=probabilities), now)
                 self._follow(row)
                 self._served_cursor = row.id
             if len(served) < CURSOR_CHUNK:
@@ -327,6 +336,22 @@ class Monitor:
             self._labelled(labelled, now, changes)
             if len(labelled) < CURSOR_CHUNK:
                 break
+
+    def _calibrated(self, rows: list[ServedRow]) -> list[Calibrated | None]:
+        """The calibrated probabilities of the rows of each calibrated champion's version."""
+        result: list[Calibrated | None] = [None] * len(rows)
+        groups: dict[str, tuple[Calibration, list[int]]] = {}
+        for i, row in enumerate(rows):
+            state = self.models.get(row.model)
+            champion = state.champion if state is not None else None
+            if (champion is not None and champion.calibration is not None
+                    and row.version == champion.version):
+                groups.setdefault(row.model, (champion.calibration, []))[1].append(i)
+        for calibration, indices in groups.values():
+            done = calibrate(calibration, [rows[i].output for i in indices])
+            for i, value in zip(indices, done, strict=True):
+                result[i] = value
+        return result
 
     def _labelled(self, rows: list[LabelledRow], now: datetime, changes: Changes) -> None:
         fresh: Counter[str] = Counter()
@@ -395,6 +420,11 @@ class Monitor:
 
     def _closed(self, window: ClosedWindow, changes: Changes) -> None:
         state = self._model(window.model)
+        champion = state.champion
+        estimate = window_estimate(champion.calibration if champion else None,
+                                   champion.version if champion else None, window)
+        if estimate is not None:
+            window = replace(window, estimate=estimate.record())
         alarms = state.window_alarms.pop(window.window_id, [])
         reference = self._reference(window)
         wanted = window.kind in self.config.drift_kinds
@@ -407,6 +437,11 @@ class Monitor:
         if window.performance:
             self._signal(WindowScore(window.model, window.window_id, window.version,
                                      window.performance, window.rows), changes)
+        if estimate is not None:
+            for name, value in estimate.metrics.items():
+                metrics.ESTIMATED.labels(model=window.model, metric=name).set(value)
+            self._signal(WindowEstimate(window.model, window.window_id, window.version,
+                                        estimate.metrics, estimate.lower, window.rows), changes)
 
     def _reference(self, window: ClosedWindow) -> ReferenceSpec:
         champion = self.models[window.model].champion if window.model in self.models else None

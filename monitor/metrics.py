@@ -60,6 +60,11 @@ DRIFTED_SHARE = Gauge(
     "Share of drifted columns in the latest reported window.",
     ["model", "kind"],
 )
+ESTIMATED = Gauge(
+    "driftloop_monitor_estimated_score",
+    "Score of the latest served window estimated from calibrated confidences (no labels).",
+    ["model", "metric"],
+)
 QUALITY_VIOLATED = Gauge(
     "driftloop_monitor_quality_violated_columns",
     "Features whose nulls, out-of-range numbers or unseen categories broke the margin in the "

@@ -17,6 +17,10 @@ new challenger when one of five things happens:
   regression error itself) rose significantly and persistently above its validation error, as
   a slow drift makes it creep up window after window (:mod:`monitor.trend`, whose state is
   kept here and starts over with each new champion).
+* ``estimated_performance`` — a served window of the champion's version (with at least
+  ``min_window_rows`` rows) had an estimated score (:mod:`monitor.estimate`: accuracy or F1
+  expected from calibrated confidences, no labels needed) below its reference band's lower
+  edge, so retraining can start before the labels of the drop arrive.
 
 A reason stays pending, with its evidence, until a request can be made. A request is made
 only if (1) no request of the model is open, (2) the last one is at least ``cooldown_s`` old,
@@ -114,6 +118,18 @@ class WindowScore:
 
 
 @dataclass(frozen=True)
+class WindowEstimate:
+    """A served window's estimated scores and the lower edges of their bands."""
+
+    model: str
+    window_id: str
+    version: int
+    metrics: dict[str, float]
+    lower: dict[str, float]
+    rows: int
+
+
+@dataclass(frozen=True)
 class ChampionChanged:
     model: str
     version: int
@@ -122,7 +138,7 @@ class ChampionChanged:
 
 
 Signal = (LabelsArrived | DetectorFired | WindowDrift | QualityViolated | WindowScore
-          | ChampionChanged)
+          | WindowEstimate | ChampionChanged)
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,7 @@ class _Model:
     quality: dict[str, Any] | None = None
     trend: dict[str, Any] = field(default_factory=dict)
     gradual: dict[str, Any] | None = None
+    estimate: dict[str, Any] | None = None
     last_request_at: str | None = None
     open_request: dict[str, Any] | None = None
     requests: int = 0
@@ -207,6 +224,8 @@ class RetrainPolicy:
             if signal.rows >= self.config.min_window_rows:
                 state.quality = {"window_id": signal.window_id, "kind": signal.kind,
                                  "columns": list(signal.columns)}
+        elif isinstance(signal, WindowEstimate):
+            self._estimate(state, signal)
         else:
             self._score(state, signal)
         self._requested = self._decide(signal.model, state, now)
@@ -224,7 +243,7 @@ class RetrainPolicy:
             state.open_request = None
         if signal.version != state.champion_version:
             state.alarms, state.streaks, state.performance = [], {}, None
-            state.quality = None
+            state.quality = state.estimate = None
             state.trend, state.gradual = {}, None
             state.fresh_labels = 0
         state.champion_version = signal.version
@@ -276,6 +295,18 @@ class RetrainPolicy:
         if detector.alarm is not None:
             state.gradual = {"metric": metric, **detector.alarm.as_dict()}
 
+    def _estimate(self, state: _Model, signal: WindowEstimate) -> None:
+        if signal.rows < self.config.min_window_rows or (
+            state.champion_version is not None and signal.version != state.champion_version
+        ):
+            return
+        for metric, lower in signal.lower.items():
+            value = signal.metrics.get(metric)
+            if value is not None and value < lower:
+                state.estimate = {"window_id": signal.window_id, "metric": metric,
+                                  "value": value, "lower": lower}
+                return
+
     def _reasons(self, state: _Model) -> tuple[str, ...]:
         reasons = [f"detector:{d}" for d in dict.fromkeys(a["detector"] for a in state.alarms)]
         if any(len(s) >= self.config.drift_windows for s in state.streaks.values()):
@@ -286,6 +317,8 @@ class RetrainPolicy:
             reasons.append("performance")
         if state.gradual is not None:
             reasons.append("gradual_drift")
+        if state.estimate is not None:
+            reasons.append("estimated_performance")
         return tuple(reasons)
 
     def _decide(self, model: str, state: _Model, now: datetime) -> RetrainDecision | None:
@@ -318,7 +351,7 @@ class RetrainPolicy:
         state.last_request_at = now.isoformat()
         state.fresh_labels = 0
         state.alarms, state.streaks, state.performance = [], {}, None
-        state.quality = state.gradual = None
+        state.quality = state.gradual = state.estimate = None
         return decision
 
     def _evidence(self, state: _Model) -> dict[str, Any]:
@@ -332,6 +365,8 @@ class RetrainPolicy:
             windows.append(state.performance["window_id"])
         if state.gradual is not None:
             windows.append(state.gradual["window_id"])
+        if state.estimate is not None:
+            windows.append(state.estimate["window_id"])
         evidence: dict[str, Any] = {
             "windows": list(dict.fromkeys(windows)),
             "fresh_labels": state.fresh_labels,
@@ -346,6 +381,8 @@ class RetrainPolicy:
             evidence["performance"] = dict(state.performance)
         if state.gradual is not None:
             evidence["gradual_drift"] = dict(state.gradual)
+        if state.estimate is not None:
+            evidence["estimated_performance"] = dict(state.estimate)
         return evidence
 
     # -- persistence -----------------------------------------------------------------------

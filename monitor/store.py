@@ -54,6 +54,7 @@ class ServedRow:
     model: str
     version: int
     timestamp: datetime
+    output: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class MonitorStore:
     def served_after(self, after_id: int, limit: int) -> list[ServedRow]:
         stmt = (
             select(PredictionRow.id, PredictionRow.model, PredictionRow.model_version,
-                   PredictionRow.timestamp)
+                   PredictionRow.timestamp, PredictionRow.output)
             .where(PredictionRow.id > after_id).order_by(PredictionRow.id).limit(limit)
         )
         with self.db.session() as session:
@@ -354,8 +355,8 @@ class MonitorStore:
             model=window.model, model_version=window.version, kind=window.kind,
             trigger=window.trigger, first_id=window.first_id, last_id=window.last_id,
             rows=window.rows, window_start=window.start, window_end=window.end, status=status,
-            columns=[], performance=window.performance, alarms=alarms, reference=reference,
-            created_at=now, completed_at=None if status == PENDING else now,
+            columns=[], performance=window.performance, estimate=window.estimate, alarms=alarms,
+            reference=reference, created_at=now, completed_at=None if status == PENDING else now,
         ).on_conflict_do_nothing())
         if window.performance:
             scores = {k: window.performance.get(k) for k in SCORE_COLUMNS}

@@ -2,7 +2,9 @@
 
 * ``monitor_drift_reports`` — one row per closed window: its id range, bounds, performance,
   the detectors that fired in it and, once Evidently ran, the per-column results, the drifted
-  share and the Evidently snapshot JSON. ``status`` is ``pending`` until the report ran, then
+  share and the Evidently snapshot JSON; a served window of a calibrated champion also keeps its
+  estimated performance (``estimate``: accuracy and F1 with their band edges, null when there
+  is no estimate). ``status`` is ``pending`` until the report ran, then
   ``done``, ``skipped`` (too few rows, or dropped from a full backlog) or ``failed``.
 * ``monitor_window_performance`` — the scores of each labelled window, one column per score.
 * ``monitor_alarms`` — every detector alarm, with the example it fired on.
@@ -56,6 +58,7 @@ class DriftReportRow(Base):
     columns: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     quality: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     performance: Mapped[dict[str, float]] = mapped_column(JSON)
+    estimate: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
     alarms: Mapped[list[str]] = mapped_column(JSON)
     reference: Mapped[dict[str, Any]] = mapped_column(JSON)
     snapshot: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -11,6 +11,10 @@ Two instances run in the monitor: ``served`` over predictions as they are stored
 of the features and the prediction, labels or not), and ``labelled`` over labelled examples as
 they are first joined (drift including the label, and performance).
 
+A served row of a calibrated champion carries its calibrated probabilities and served class
+(:class:`Calibrated`); the window sums them (:class:`streams.calibration.Expectation`) so that
+its performance can be estimated at close, before any label (:mod:`monitor.estimate`).
+
 A closed window is only a description (id range, bounds, performance); its rows are read back
 from the store by whoever runs the drift report, so nothing but counters is held here.
 """
@@ -22,6 +26,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from monitor.performance import Outcome, Performance
+from streams.calibration import Expectation
 from streams.settings import MonitorSettings
 
 Kind = Literal["served", "labelled"]
@@ -42,6 +47,14 @@ class WindowConfig:
 
 
 @dataclass(frozen=True)
+class Calibrated:
+    """A served row's calibrated probabilities (class order) and the class it was served as."""
+
+    probabilities: tuple[float, ...]
+    served: int
+
+
+@dataclass(frozen=True)
 class WindowRow:
     """One stored row entering a window."""
 
@@ -50,6 +63,7 @@ class WindowRow:
     version: int
     timestamp: datetime
     outcome: Outcome | None = None
+    calibrated: Calibrated | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,10 @@ class ClosedWindow:
     trigger: Trigger
     performance: dict[str, float]
     task: str | None
+    expectation: Expectation | None = None
+    estimate: dict[str, float] | None = field(default=None, compare=False)
+    """Set by the monitor at close: the estimated scores and their band (see
+    :meth:`streams.calibration.Estimate.record`); None: no estimate."""
 
 
 @dataclass
@@ -79,6 +97,7 @@ class _Open:
     end: datetime
     rows: int = 0
     performance: Performance = field(default_factory=Performance)
+    expectation: Expectation | None = None
 
     def state(self) -> dict[str, Any]:
         return {
@@ -86,6 +105,7 @@ class _Open:
             "first_id": self.first_id, "last_id": self.last_id,
             "start": self.start.isoformat(), "end": self.end.isoformat(), "rows": self.rows,
             "performance": self.performance.state(),
+            "expectation": None if self.expectation is None else self.expectation.state(),
         }
 
     @classmethod
@@ -95,6 +115,8 @@ class _Open:
             first_id=int(s["first_id"]), last_id=int(s["last_id"]),
             start=datetime.fromisoformat(s["start"]), end=datetime.fromisoformat(s["end"]),
             rows=int(s["rows"]), performance=Performance.from_state(s["performance"]),
+            expectation=None if not s.get("expectation")
+            else Expectation.from_state(s["expectation"]),
         )
 
 
@@ -151,6 +173,12 @@ class Windows:
         window.end = max(window.end, row.timestamp)
         if row.outcome is not None:
             window.performance.update(row.outcome)
+        if row.calibrated is not None:
+            probabilities = row.calibrated.probabilities
+            if window.expectation is None:
+                window.expectation = Expectation(len(probabilities))
+            if window.expectation.classes == len(probabilities):
+                window.expectation.add(probabilities, row.calibrated.served)
         self._last_window = window_id(row.model, self.kind, row.version, window.seq)
         if window.rows >= self.config.size:
             self._close(key, "count")
@@ -181,7 +209,7 @@ class Windows:
             version=version, kind=self.kind, seq=window.seq, first_id=window.first_id,
             last_id=window.last_id, rows=window.rows, start=window.start, end=window.end,
             trigger=trigger, performance=window.performance.metrics(),
-            task=window.performance.task,
+            task=window.performance.task, expectation=window.expectation,
         ))
 
     # -- persistence -----------------------------------------------------------------------

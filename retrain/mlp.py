@@ -3,7 +3,9 @@
 Preprocessing (scaling of numbers, one-hot categories) is fitted on the training split only.
 The network (:class:`streams.nn.MLP`) trains with Adam on mini-batches, seeded, on CUDA when
 present (``settings.retrain.device`` overrides), and stops early when the validation loss has
-not improved for ``patience`` epochs; the best epoch's weights are kept. A small training set
+not improved for ``patience`` epochs; the best epoch's weights are kept. A classifier is then
+calibrated on the validation split (:mod:`retrain.calibrate`) and the calibration, with its
+estimated-performance bands, goes into the manifest. A small training set
 (a few hundred examples right after a drift) is cut into at least ``min_batches`` batches per
 epoch, so that it still gets enough optimiser steps to learn. A non-finite loss
 raises ``TrainingError``. Progress goes to ``job.progress`` when given, else to a rich
@@ -24,10 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from retrain.calibrate import fit_calibration
 from retrain.dataset import Dataset
 from retrain.metrics import classification_metrics, regression_metrics
 from retrain.trainer import EpochReport, Progress, TrainingJob
 from streams.artifacts import Architecture, Artifact, Manifest, Preprocessor, write_artifact
+from streams.calibration import Calibration
 from streams.clock import Clock, utc_now
 from streams.errors import ArtifactError, TrainingError
 from streams.lineage import Origin, TrainingLineage
@@ -127,9 +131,14 @@ class MLPTrainer:
         module.load_state_dict(best_state)
         module.eval()
         outputs = _forward(module, x_val)
+        calibration: Calibration | None = None
         if data.task == "classification":
             predicted = [classes[i] for i in outputs.argmax(dim=1).tolist()]
             metrics = classification_metrics(data.validation.labels, predicted)
+            calibration = fit_calibration(
+                torch.softmax(outputs.double(), dim=1).cpu().numpy(), y_val.cpu().tolist(),
+                [str(c) for c in classes], chunk_rows=s.estimate_chunk_rows,
+                width=s.estimate_band_width, seed=s.seed)
         else:
             values = (outputs.squeeze(1).double() * encoding.target_std
                       + encoding.target_mean).tolist()
@@ -151,6 +160,7 @@ class MLPTrainer:
             target_mean=encoding.target_mean,
             target_std=encoding.target_std,
             metrics=metrics,
+            calibration=calibration,
             trainer=NAME,
             created_at=self._now(),
             lineage=lineage,

@@ -10,6 +10,7 @@ An artifact is a folder::
 regression), the architecture and its hyperparameters, the feature schema with the fitted
 preprocessing (means and standard deviations of numeric features, category lists of
 categorical ones), the label encoding (class order) or target scaling, validation metrics,
+a classifier's calibration with its estimate bands (optional: older artifacts have none),
 its lineage (where the data came from, why the run happened, how the weights began: see
 :mod:`streams.lineage`), and the sha256 of every other file. The sha256 of
 ``manifest.json`` itself is the artifact's digest: it is what the registry records and what
@@ -38,6 +39,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_serializer
 from safetensors.numpy import load_file, save_file
 
+from streams.calibration import Calibration
 from streams.errors import ArtifactError, SchemaError
 from streams.lineage import Lineage
 from streams.scores import Task
@@ -109,6 +111,10 @@ class Manifest(BaseModel):
     target_mean: float = 0.0
     target_std: float = 1.0
     metrics: dict[str, float] = Field(default_factory=dict)
+    calibration: Calibration | None = Field(
+        None, description="A classifier's calibration and estimate bands (see "
+                          ":mod:`streams.calibration`); None for older artifacts and regressors."
+    )
     trainer: str = ""
     created_at: datetime | None = None
     lineage: Lineage = Field(default_factory=Lineage)

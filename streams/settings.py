@@ -346,6 +346,17 @@ class RetrainSettings(_Section):
         0.15, gt=0, lt=1,
         description="Newest share of the training examples used for early stopping.",
     )
+    estimate_chunk_rows: int = Field(
+        500, gt=1,
+        description="Rows per reference chunk on which a classifier's estimated-performance "
+        "band is measured (fewer when the validation split is small); best the monitor's "
+        "window_size.",
+    )
+    estimate_band_width: float = Field(
+        3.0, gt=0,
+        description="Half-width of the estimated-performance band, in standard deviations of "
+        "the estimate on reference chunks.",
+    )
     promotion_metric: Literal["auto", "accuracy", "f1", "precision", "recall", "mse", "mae"] = (
         Field(
             "auto",

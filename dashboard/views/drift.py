@@ -1,4 +1,5 @@
-"""Drift: per-feature drift over windows, drifted share, detector alarms, full Evidently reports.
+"""Drift: per-feature drift over windows, drifted share, detector alarms, estimated beside
+realised performance, full Evidently reports.
 
 A window's full report is Evidently's own HTML page, rendered from the snapshot the monitor
 stored, and shown in an iframe that runs its scripts: it is trusted because only driftloop's
@@ -19,6 +20,7 @@ from dashboard.auth import User
 from dashboard.context import Dashboard
 from dashboard.drift_queries import summary_metrics
 from dashboard.evidently_report import ReportRenderError, report_html
+from dashboard.views.overview import estimate_metrics
 
 KIND_NAMES = {"served": "Served traffic (features and predictions)",
               "labelled": "Labelled examples (with the label)"}
@@ -124,6 +126,13 @@ def _model(dash: Dashboard, model: str, kind: str | None) -> None:
             st.caption("No River detector has fired.")
         else:
             st.dataframe(alarms, hide_index=True, key="drift_alarms")
+        st.markdown("**Estimated performance** (from calibrated confidences, before labels) "
+                    "beside realised performance (labelled windows)")
+        estimate_metrics(st.columns(4), dash.drift.estimate(model))
+        estimates = dash.drift.estimates(model, limit=WINDOWS)
+        if not estimates.empty:
+            with st.expander("Estimated and realised performance per window"):
+                st.dataframe(estimates, hide_index=True, key="drift_estimates")
         scores = dash.drift.scores_table(model)
         if not scores.empty:
             with st.expander("Window performance"):

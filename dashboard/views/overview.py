@@ -1,8 +1,11 @@
-"""Overview: per model, the champion, traffic, label coverage, score over time, drift, requests."""
+"""Overview: per model, the champion, traffic, label coverage, drift, requests, estimated beside
+realised accuracy, and the score over time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import streamlit as st
@@ -10,6 +13,7 @@ import streamlit as st
 from dashboard import charts, session
 from dashboard.auth import User
 from dashboard.context import Dashboard
+from dashboard.drift_queries import EstimateStatus
 
 TRAFFIC_WINDOW = timedelta(minutes=15)
 
@@ -44,6 +48,19 @@ def score_frame(dash: Dashboard, model: str, kind: str | None) -> pd.DataFrame:
         model, kind="value" if kind == "value" else "class",
         since=dash.clock() - timedelta(days=7),
     )
+
+
+def estimate_metrics(cols: Sequence[Any], estimate: EstimateStatus) -> None:
+    """Estimated accuracy (from calibrated confidences, no labels) beside realised accuracy."""
+    cols[0].metric("Estimated accuracy", estimate.text,
+                   help="Expected from the champion's calibrated confidences on the newest "
+                   "served window, before any label (CBPE); 'no estimate' when the champion "
+                   "has no calibration")
+    if estimate.band:
+        cols[0].caption(estimate.band)
+    cols[1].metric("Realised accuracy",
+                   "n/a" if estimate.realised is None else f"{estimate.realised:.0%}",
+                   help="Accuracy of the newest labelled window")
 
 
 def marks_frame(dash: Dashboard, model: str) -> pd.DataFrame:
@@ -88,6 +105,7 @@ def _model(dash: Dashboard, model: str) -> None:
     cols[4].metric("Open retrain requests", len(requests))
     if not requests.empty:
         cols[4].caption(str(requests.iloc[0]["reasons"]))
+    estimate_metrics(st.columns(5), dash.drift.estimate(model))
     scores = score_frame(dash, model, traffic.kind)
     if scores.empty:
         st.caption("No labelled examples yet: the score chart appears once feedback arrives.")

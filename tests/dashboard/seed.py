@@ -253,10 +253,20 @@ def _evidently_window() -> tuple[list[dict], float, bool, str, str]:
             result.drift_detected, result.snapshot, result.full_snapshot or "")
 
 
+#: The estimated accuracy of churn's newest served window (below its band's 84%).
+ESTIMATE_NOW = 0.75
+
+
+def _estimate(accuracy: float) -> dict[str, float]:
+    return {"accuracy": accuracy, "accuracy_lower": 0.84, "accuracy_upper": 0.96,
+            "f1": accuracy - 0.02, "f1_lower": 0.8, "f1_upper": 0.94}
+
+
 def seed_monitor(db: Database, now: datetime) -> None:
     """churn: 8 served windows 10 minutes apart (the last three drifted, the last one with a
     real Evidently report, drift share threshold 0.3), a pending window, labelled performance
-    (accuracy 0.90 falling by 0.02 a window), an ADWIN alarm, one open and one closed retrain
+    (accuracy 0.90 falling by 0.02 a window, estimated alike, the pending window's estimate
+    below its band), an ADWIN alarm, one open and one closed retrain
     request."""
     from monitor.tables import (
         AlarmRow,
@@ -293,7 +303,8 @@ def seed_monitor(db: Database, now: datetime) -> None:
                 drifted_share=share if last else sum(c["drifted"] for c in cells) / 3,
                 drift_detected=detected if last else drifting,
                 columns=columns if last else cells, quality=quality, performance={},
-                alarms=["adwin"] if w == 6 else [], reference={"rows": 1000},
+                estimate=_estimate(0.9 - 0.02 * w), alarms=["adwin"] if w == 6 else [],
+                reference={"rows": 1000},
                 snapshot=summary if last else None, full_snapshot=full if last else None,
                 error=None, created_at=end, completed_at=end,
             ))
@@ -306,7 +317,8 @@ def seed_monitor(db: Database, now: datetime) -> None:
             event_id="drp", window_id="churn-v2-served-pending", model=CHURN, model_version=2,
             kind="served", trigger="time", first_id=801, last_id=830, rows=30,
             window_start=now - timedelta(minutes=5), window_end=now, status="pending",
-            drifted_share=None, drift_detected=None, columns=[], performance={}, alarms=[],
+            drifted_share=None, drift_detected=None, columns=[], performance={},
+            estimate=_estimate(ESTIMATE_NOW), alarms=[],
             reference={}, snapshot=None, full_snapshot=None, error=None, created_at=now,
         ))
         session.add(AlarmRow(model=CHURN, detector="adwin", index=650, example_id=650,

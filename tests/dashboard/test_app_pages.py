@@ -24,6 +24,7 @@ from tests.dashboard import apptest
 from tests.dashboard.seed import (
     CHURN,
     DRIFT_FROM,
+    ESTIMATE_NOW,
     MONITOR_WINDOWS,
     PRICE,
     QUALITY_FROM,
@@ -94,7 +95,7 @@ def test_overview_shows_each_model(monkeypatch, offline):
     at = apptest.start(monkeypatch, offline)
     assert [s.value for s in at.subheader] == [CHURN, PRICE]
     shown = apptest.metrics(at)
-    churn, price = shown[:5], shown[5:]
+    churn, price = shown[:7], shown[7:]
     assert churn[0] == ("Champion", "v2")
     # 15 predictions in the last 15 minutes, 5 of them labelled.
     assert churn[1] == ("Predictions/s", "0.02")
@@ -105,6 +106,13 @@ def test_overview_shows_each_model(monkeypatch, offline):
     assert price[4] == ("Open retrain requests", "0")
     assert churn[3] == ("Drift", "drift")
     assert price[3] == ("Drift", "no report")
+    # Estimated accuracy (calibrated confidences, no labels) beside the realised one; price's
+    # champion has no calibration, so no number is made up for it.
+    realised = f"{0.9 - 0.02 * (MONITOR_WINDOWS - 1):.0%}"
+    assert churn[5:] == [("Estimated accuracy", f"{ESTIMATE_NOW:.0%}"),
+                         ("Realised accuracy", realised)]
+    assert price[5:] == [("Estimated accuracy", "no estimate"), ("Realised accuracy", "n/a")]
+    assert "band 84%–96% · below the band" in [c.value for c in at.caption]
     (churn_chart, churn_data), (price_chart, price_data) = apptest.charts(at)
     scores, marks = churn_data
     # The monitor's windowed accuracy, with both promotions marked.
@@ -124,7 +132,12 @@ def test_drift_shows_features_over_windows_alarms_and_a_full_report(monkeypatch,
         ("Latest verdict", "drift"), ("Drifted share", "33%"),
         ("Drifted windows", f"{MONITOR_WINDOWS - DRIFT_FROM} / {MONITOR_WINDOWS}"),
         ("Detector alarms", "1"),
+        ("Estimated accuracy", f"{ESTIMATE_NOW:.0%}"),
+        ("Realised accuracy", f"{0.9 - 0.02 * (MONITOR_WINDOWS - 1):.0%}"),
     ]
+    estimates = apptest.table(at, "accuracy_lower")
+    assert list(estimates["performance"][:3]) == ["estimated", "estimated", "realised"]
+    assert estimates["accuracy"].iloc[0] == ESTIMATE_NOW
     (heatmap, (cells,)), (shares, (windows, _rule)), (nulls, (quality,)) = apptest.charts(at)
     assert len(cells) == 3 * MONITOR_WINDOWS
     drifted = cells[cells["drifted"]]

@@ -15,6 +15,7 @@ from monitor.policy import (
     QualityViolated,
     RetrainPolicy,
     WindowDrift,
+    WindowEstimate,
     WindowScore,
 )
 from tests.monitor.events import T0
@@ -154,6 +155,44 @@ def test_windowed_performance_below_the_champion() -> None:
     assert decision.reasons == ("performance",)
     assert decision.evidence["performance"] == {
         "window_id": "d", "metric": "accuracy", "value": 0.84, "champion": 0.90, "margin": 0.05}
+
+
+def estimated(window: str, accuracy: float, *, version: int = 2, rows: int = 500,
+              lower: float = 0.85) -> WindowEstimate:
+    return WindowEstimate("m", window, version, {"accuracy": accuracy, "f1": 0.9},
+                          {"accuracy": lower, "f1": 0.8}, rows)
+
+
+def test_an_estimate_below_its_band_asks_for_retraining_before_any_label_of_the_drop() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 2, "accuracy", 0.90)).update(LabelsArrived("m", 500))
+    assert p.update(estimated("a", 0.86)).requested is None, "inside the band"
+    assert p.update(estimated("b", 0.5, version=1)).requested is None, (
+        "another version's window says nothing about the champion")
+    assert p.update(estimated("c", 0.5, rows=5)).requested is None, "too few rows"
+    assert p.pending_reasons("m") == ()
+    decision = p.update(estimated("d", 0.80)).requested
+    assert decision is not None
+    assert decision.reasons == ("estimated_performance",)
+    assert decision.evidence["estimated_performance"] == {
+        "window_id": "d", "metric": "accuracy", "value": 0.80, "lower": 0.85}
+    assert decision.evidence["windows"] == ["d"]
+
+
+def test_an_estimated_drop_waits_out_the_cooldown_like_every_reason() -> None:
+    p, clock = policy()
+    p.update(ChampionChanged("m", 2, "accuracy", 0.90)).update(LabelsArrived("m", 500))
+    assert p.update(estimated("a", 0.80)).requested is not None
+    p.update(ChampionChanged("m", 3, "accuracy", 0.90))  # the retraining closed the request
+    p.update(LabelsArrived("m", 500))
+    assert p.update(estimated("b", 0.80, version=3)).requested is None, "within the cooldown"
+    assert p.pending_reasons("m") == ("estimated_performance",)
+    clock.advance(601)
+    assert p.update(LabelsArrived("m", 1)).requested is not None
+    p.update(ChampionChanged("m", 4, "accuracy", 0.90))
+    p.update(estimated("c", 0.80, version=4))
+    p.update(ChampionChanged("m", 5, "accuracy", 0.90))
+    assert p.pending_reasons("m") == (), "a new champion forgets the old one's estimate"
 
 
 def test_a_window_whose_data_quality_broke_asks_for_retraining() -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.performance import Outcome
-from monitor.windows import ClosedWindow, WindowConfig, WindowRow, Windows
+from monitor.windows import Calibrated, ClosedWindow, WindowConfig, WindowRow, Windows
 from tests.monitor.events import T0
 
 
@@ -99,3 +99,19 @@ def test_saving_and_restoring_state_anywhere_changes_nothing(
         return closed
 
     assert run(cuts) == run(set())
+
+
+def test_served_windows_sum_calibrated_rows_across_a_restart() -> None:
+    rows = [WindowRow(i, "m", 1, T0, calibrated=Calibrated((0.2, 0.8) if i % 2 else (0.7, 0.3),
+                                                           i % 2)) for i in range(4)]
+    config = WindowConfig(size=4, reference_rows=0)
+    straight = feed(Windows("served", config), rows)
+    first = Windows("served", config)
+    feed(first, rows[:2])
+    resumed = Windows.from_state("served", config, json.loads(json.dumps(first.state())))
+    (window,) = feed(resumed, rows[2:])
+    assert window.expectation is not None
+    assert window.expectation == straight[0].expectation
+    assert window.expectation.metrics()["accuracy"] == (0.7 + 0.8) / 2
+    (plain,) = feed(Windows("served", config), [row(i) for i in range(4)])
+    assert plain.expectation is None, "rows without calibration: no estimate"
