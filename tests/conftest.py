@@ -190,6 +190,7 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist's ``--dist loadgroup`` (``scripts/test``), the slow end-to-end tests
     run one after another on one worker while the other works through the rest: each starts
