@@ -494,8 +494,8 @@ class DashboardSettings(_Section):
 
 
 #: What an alert rule can watch (see :mod:`monitor.alerts`).
-ALERT_EVENTS = ("drift", "data_quality", "promotion", "rollback", "swap_refused",
-                "dead_letter_spike")
+ALERT_EVENTS = ("drift", "data_quality", "estimated_drop", "promotion", "rollback",
+                "swap_refused", "dead_letter_spike")
 
 
 class AlertRule(_Section):
@@ -522,6 +522,7 @@ class AlertRule(_Section):
 def _default_rules() -> tuple[AlertRule, ...]:
     return (
         AlertRule(event="drift"), AlertRule(event="data_quality"),
+        AlertRule(event="estimated_drop"),
         AlertRule(event="rollback", severity="critical"),
         AlertRule(event="swap_refused", severity="critical"),
         AlertRule(event="dead_letter_spike"),
