@@ -219,6 +219,12 @@ class MonitorSettings(_Section):
     min_window_rows: int = Field(
         30, gt=1, description="Fewest rows a window needs for a drift report and the policy."
     )
+    estimate_windows: int = Field(
+        2, gt=0,
+        description="Consecutive served windows whose estimated accuracy or F1 falls below its "
+        "band before retraining is asked for (the estimated_performance reason). One window "
+        "alone fired on stationary stretches of the lab's streams; two in a row did not.",
+    )
     page_hinkley_delta: float = Field(
         0.03,
         gt=0,
