@@ -63,9 +63,12 @@ ALERTS = Counter("driftloop_alerts_total", "Alerts by rule event and outcome "
                  "(sent, failed, dropped, suppressed, logged).", ["event", "outcome"])
 
 #: Dashboard page (its URL path) that shows each kind of happening.
-PAGES = {"drift": "drift", "data_quality": "drift", "promotion": "models",
-         "rollback": "models", "swap_refused": "models", "dead_letter_spike": ""}
+PAGES = {"drift": "drift", "data_quality": "drift", "estimated_drop": "drift",
+         "promotion": "models", "rollback": "models", "swap_refused": "models",
+         "dead_letter_spike": ""}
 QUALITY = "data_quality"
+#: The policy's reason for an estimated score below its band (:mod:`monitor.estimate`).
+ESTIMATED = "estimated_performance"
 #: Told texts kept for deduplication before the expired ones are dropped.
 MAX_REMEMBERED = 1_000
 WINDOW_S = 60.0
@@ -93,11 +96,14 @@ def happenings(event: Any) -> list[Happening]:
                 f"window {event.window_id}: data quality broken in {', '.join(violated)}")))
         return found
     if isinstance(event, RetrainRequested):
-        drift = [r for r in event.reasons if r != QUALITY]
+        drift = [r for r in event.reasons if r not in (QUALITY, ESTIMATED)]
         found = [Happening("drift", event.model,
                            f"retraining requested: {', '.join(drift)}")] if drift else []
         if QUALITY in event.reasons:
             found.append(Happening(QUALITY, event.model, "retraining requested: data_quality"))
+        if ESTIMATED in event.reasons:
+            found.append(Happening("estimated_drop", event.model, "retraining requested: "
+                                   "estimated performance fell below its band, before labels"))
         return found
     if isinstance(event, ModelPromoted):
         why = f" ({event.reason})" if event.reason else ""

@@ -440,6 +440,8 @@ class Monitor:
         if estimate is not None:
             for name, value in estimate.metrics.items():
                 metrics.ESTIMATED.labels(model=window.model, metric=name).set(value)
+            for name, value in estimate.lower.items():
+                metrics.ESTIMATED_LOWER.labels(model=window.model, metric=name).set(value)
             self._signal(WindowEstimate(window.model, window.window_id, window.version,
                                         estimate.metrics, estimate.lower, window.rows), changes)
 

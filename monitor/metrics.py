@@ -65,6 +65,11 @@ ESTIMATED = Gauge(
     "Score of the latest served window estimated from calibrated confidences (no labels).",
     ["model", "metric"],
 )
+ESTIMATED_LOWER = Gauge(
+    "driftloop_monitor_estimated_score_lower",
+    "Lower edge of the band the estimated score of the latest served window is judged by.",
+    ["model", "metric"],
+)
 QUALITY_VIOLATED = Gauge(
     "driftloop_monitor_quality_violated_columns",
     "Features whose nulls, out-of-range numbers or unseen categories broke the margin in the "

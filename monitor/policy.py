@@ -17,10 +17,11 @@ new challenger when one of five things happens:
   regression error itself) rose significantly and persistently above its validation error, as
   a slow drift makes it creep up window after window (:mod:`monitor.trend`, whose state is
   kept here and starts over with each new champion).
-* ``estimated_performance`` — a served window of the champion's version (with at least
-  ``min_window_rows`` rows) had an estimated score (:mod:`monitor.estimate`: accuracy or F1
-  expected from calibrated confidences, no labels needed) below its reference band's lower
-  edge, so retraining can start before the labels of the drop arrive.
+* ``estimated_performance`` — ``estimate_windows`` consecutive served windows of the
+  champion's version (with at least ``min_window_rows`` rows each) had an estimated score
+  (:mod:`monitor.estimate`: accuracy or F1 expected from calibrated confidences, no labels
+  needed) below its reference band's lower edge, so retraining can start before the labels
+  of the drop arrive.
 
 A reason stays pending, with its evidence, until a request can be made. A request is made
 only if (1) no request of the model is open, (2) the last one is at least ``cooldown_s`` old,
@@ -57,6 +58,7 @@ class PolicyConfig:
     min_fresh_labels: int = 200
     request_timeout_s: float = 21_600.0
     min_window_rows: int = 30
+    estimate_windows: int = 2
     trend: TrendConfig = field(default_factory=TrendConfig)
 
     @classmethod
@@ -68,6 +70,7 @@ class PolicyConfig:
             min_fresh_labels=settings.min_fresh_labels,
             request_timeout_s=settings.request_timeout_s,
             min_window_rows=settings.min_window_rows,
+            estimate_windows=settings.estimate_windows,
             trend=TrendConfig.from_settings(settings),
         )
 
@@ -166,6 +169,7 @@ class _Model:
     trend: dict[str, Any] = field(default_factory=dict)
     gradual: dict[str, Any] | None = None
     estimate: dict[str, Any] | None = None
+    estimate_streak: list[dict[str, Any]] = field(default_factory=list)
     last_request_at: str | None = None
     open_request: dict[str, Any] | None = None
     requests: int = 0
@@ -244,6 +248,7 @@ class RetrainPolicy:
         if signal.version != state.champion_version:
             state.alarms, state.streaks, state.performance = [], {}, None
             state.quality = state.estimate = None
+            state.estimate_streak = []
             state.trend, state.gradual = {}, None
             state.fresh_labels = 0
         state.champion_version = signal.version
@@ -300,12 +305,17 @@ class RetrainPolicy:
             state.champion_version is not None and signal.version != state.champion_version
         ):
             return
-        for metric, lower in signal.lower.items():
-            value = signal.metrics.get(metric)
-            if value is not None and value < lower:
-                state.estimate = {"window_id": signal.window_id, "metric": metric,
-                                  "value": value, "lower": lower}
-                return
+        below = [{"window_id": signal.window_id, "metric": metric, "value": value,
+                  "lower": lower}
+                 for metric, lower in signal.lower.items()
+                 if (value := signal.metrics.get(metric)) is not None and value < lower]
+        if not below:
+            state.estimate_streak = []
+            return
+        state.estimate_streak = [*state.estimate_streak, below[0]][-self.config.estimate_windows:]
+        if len(state.estimate_streak) >= self.config.estimate_windows:
+            state.estimate = {**below[0], "windows": [e["window_id"]
+                                                      for e in state.estimate_streak]}
 
     def _reasons(self, state: _Model) -> tuple[str, ...]:
         reasons = [f"detector:{d}" for d in dict.fromkeys(a["detector"] for a in state.alarms)]
@@ -352,6 +362,7 @@ class RetrainPolicy:
         state.fresh_labels = 0
         state.alarms, state.streaks, state.performance = [], {}, None
         state.quality = state.gradual = state.estimate = None
+        state.estimate_streak = []
         return decision
 
     def _evidence(self, state: _Model) -> dict[str, Any]:
@@ -366,7 +377,7 @@ class RetrainPolicy:
         if state.gradual is not None:
             windows.append(state.gradual["window_id"])
         if state.estimate is not None:
-            windows.append(state.estimate["window_id"])
+            windows += state.estimate.get("windows", [state.estimate["window_id"]])
         evidence: dict[str, Any] = {
             "windows": list(dict.fromkeys(windows)),
             "fresh_labels": state.fresh_labels,

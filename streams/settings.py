@@ -219,6 +219,12 @@ class MonitorSettings(_Section):
     min_window_rows: int = Field(
         30, gt=1, description="Fewest rows a window needs for a drift report and the policy."
     )
+    estimate_windows: int = Field(
+        2, gt=0,
+        description="Consecutive served windows whose estimated accuracy or F1 falls below its "
+        "band before retraining is asked for (the estimated_performance reason). One window "
+        "alone fired on stationary stretches of the lab's streams; two in a row did not.",
+    )
     page_hinkley_delta: float = Field(
         0.03,
         gt=0,
@@ -494,8 +500,8 @@ class DashboardSettings(_Section):
 
 
 #: What an alert rule can watch (see :mod:`monitor.alerts`).
-ALERT_EVENTS = ("drift", "data_quality", "promotion", "rollback", "swap_refused",
-                "dead_letter_spike")
+ALERT_EVENTS = ("drift", "data_quality", "estimated_drop", "promotion", "rollback",
+                "swap_refused", "dead_letter_spike")
 
 
 class AlertRule(_Section):
@@ -522,6 +528,7 @@ class AlertRule(_Section):
 def _default_rules() -> tuple[AlertRule, ...]:
     return (
         AlertRule(event="drift"), AlertRule(event="data_quality"),
+        AlertRule(event="estimated_drop"),
         AlertRule(event="rollback", severity="critical"),
         AlertRule(event="swap_refused", severity="critical"),
         AlertRule(event="dead_letter_spike"),

@@ -67,6 +67,9 @@ def test_events_become_the_happenings_rules_are_written_against() -> None:
     request = RetrainRequested(event_id="r1", model="churn", reasons=(
         "detector:adwin", "data_quality"), timestamp=NOW)
     assert [h.event for h in happenings(request)] == ["drift", "data_quality"]
+    early = RetrainRequested(event_id="r2", model="churn", reasons=("estimated_performance",),
+                             timestamp=NOW)
+    assert [h.event for h in happenings(early)] == ["estimated_drop"]
     assert happenings(_promoted(3)) == [
         Happening("promotion", "churn", "v3 promoted by retrain (better on holdout)")]
     back = ModelRolledBack(event_id="b", model="churn", version=2, from_version=3,

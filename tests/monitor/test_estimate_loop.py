@@ -28,8 +28,10 @@ pytestmark = on_memory
 
 MODEL = "churn"
 WINDOW = 200
+# One window below the band is enough here: the streak the policy asks for is its own test
+# (tests/monitor/test_policy.py); this one follows a window from serving to the request.
 SETTINGS = MonitorSettings(window_size=WINDOW, reference_size=WINDOW, drift_kinds=(),
-                           drift_workers="thread", min_fresh_labels=0)
+                           drift_workers="thread", min_fresh_labels=0, estimate_windows=1)
 # Calibrated = served (identity curves); on reference chunks of 200 rows the expected
 # accuracy was 0.9 ± 0.01.
 CALIBRATION = Calibration(

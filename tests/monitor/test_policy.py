@@ -171,28 +171,46 @@ def test_an_estimate_below_its_band_asks_for_retraining_before_any_label_of_the_
         "another version's window says nothing about the champion")
     assert p.update(estimated("c", 0.5, rows=5)).requested is None, "too few rows"
     assert p.pending_reasons("m") == ()
-    decision = p.update(estimated("d", 0.80)).requested
+    assert p.update(estimated("d", 0.80)).requested is None, "one window below is not enough"
+    assert p.pending_reasons("m") == ()
+    decision = p.update(estimated("e", 0.79)).requested
     assert decision is not None
     assert decision.reasons == ("estimated_performance",)
     assert decision.evidence["estimated_performance"] == {
-        "window_id": "d", "metric": "accuracy", "value": 0.80, "lower": 0.85}
-    assert decision.evidence["windows"] == ["d"]
+        "window_id": "e", "metric": "accuracy", "value": 0.79, "lower": 0.85,
+        "windows": ["d", "e"]}
+    assert decision.evidence["windows"] == ["d", "e"]
+
+
+def test_a_window_back_inside_the_band_breaks_the_estimated_streak() -> None:
+    p, _ = policy()
+    p.update(ChampionChanged("m", 2, "accuracy", 0.90)).update(LabelsArrived("m", 500))
+    for window, accuracy in (("a", 0.80), ("b", 0.88), ("c", 0.80), ("d", 0.88)):
+        assert p.update(estimated(window, accuracy)).requested is None, window
+    assert p.pending_reasons("m") == ()
+    restored = RetrainPolicy.from_state(p.config, lambda: T0, p.state())
+    restored.update(estimated("e", 0.80))
+    assert restored.update(estimated("f", 0.80)).requested is not None, (
+        "two in a row, across a restart of the policy")
 
 
 def test_an_estimated_drop_waits_out_the_cooldown_like_every_reason() -> None:
     p, clock = policy()
     p.update(ChampionChanged("m", 2, "accuracy", 0.90)).update(LabelsArrived("m", 500))
-    assert p.update(estimated("a", 0.80)).requested is not None
+    p.update(estimated("a", 0.80))
+    assert p.update(estimated("a2", 0.80)).requested is not None
     p.update(ChampionChanged("m", 3, "accuracy", 0.90))  # the retraining closed the request
     p.update(LabelsArrived("m", 500))
-    assert p.update(estimated("b", 0.80, version=3)).requested is None, "within the cooldown"
+    p.update(estimated("b", 0.80, version=3))
+    assert p.update(estimated("b2", 0.80, version=3)).requested is None, "within the cooldown"
     assert p.pending_reasons("m") == ("estimated_performance",)
     clock.advance(601)
     assert p.update(LabelsArrived("m", 1)).requested is not None
     p.update(ChampionChanged("m", 4, "accuracy", 0.90))
     p.update(estimated("c", 0.80, version=4))
     p.update(ChampionChanged("m", 5, "accuracy", 0.90))
-    assert p.pending_reasons("m") == (), "a new champion forgets the old one's estimate"
+    p.update(estimated("c2", 0.80, version=5))
+    assert p.pending_reasons("m") == (), "a new champion forgets the old one's estimates"
 
 
 def test_a_window_whose_data_quality_broke_asks_for_retraining() -> None:
