@@ -190,17 +190,6 @@ def database(database_url: str) -> Iterator[Database]:
     db.dispose()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist's ``--dist loadgroup`` (``scripts/test``), the slow end-to-end tests
-    run one after another on one worker while the other works through the rest: each starts
-    several processes paced by the wall clock, and two of them at once on two cores starve
-    each other."""
-    for item in items:
-        if item.get_closest_marker("slow") is not None:
-            item.add_marker(pytest.mark.xdist_group("slow"))
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     brokers = _env_brokers()
     lines = [f"broker {kind}: {addr}" for kind, addr in sorted(brokers.items())]
