@@ -70,7 +70,7 @@ def fit_calibration(
     bands = {
         name: Band(mean=float(scores[:, i].mean()),
                    std=float(scores[:, i].std(ddof=1)) / finite_population,
-                   chunk_rows=m, chunks=draws, width=width)
+                   chunk_rows=m, chunks=draws, width=width, reference_rows=rows)
         for i, name in enumerate(ESTIMATED)
     }
     return calibration.model_copy(update={"bands": bands})

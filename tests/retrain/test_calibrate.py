@@ -84,8 +84,13 @@ def test_a_covariate_shift_towards_low_confidence_drops_the_estimate_below_its_b
 
 def test_a_smaller_window_gets_a_wider_band(calibration: Calibration) -> None:
     band = calibration.bands["accuracy"]
-    assert band.spread(50) == pytest.approx(band.spread(500) * np.sqrt(10))
-    assert band.lower(500) == pytest.approx(band.mean - 3 * band.std)
+    n, m = band.reference_rows, band.chunk_rows
+    assert n == calibration.rows, "the mean's own spread is that of the validation rows"
+    assert band.spread(50) == pytest.approx(3 * band.std * np.sqrt(m / 50 + m / n))
+    assert band.spread(50) > band.spread(500)
+    assert band.lower(m) == pytest.approx(band.mean - 3 * band.std * np.sqrt(1 + m / n))
+    old = band.model_copy(update={"reference_rows": None})  # a band written before
+    assert old.spread(50) == pytest.approx(old.spread(500) * np.sqrt(10))
 
 
 def test_row_by_row_sums_equal_the_block_sums_and_survive_a_restart(
