@@ -19,10 +19,8 @@ The same seeds with ``change`` 0 (100,000 events) count each signal's false alar
 from __future__ import annotations
 
 import argparse
-import itertools
 
-from river.datasets import synth
-
+from driftloop.lab.frozen import frozen_hyperplane
 from monitor.detectors import DetectorConfig, ErrorDetectors
 from monitor.trend import TrendConfig, TrendDetector
 from streams.settings import MonitorSettings
@@ -35,20 +33,8 @@ AFTER = 5_000
 
 def errors(seed: int, change: float, before: int, width: int, after: int) -> list[float]:
     """0/1 errors of the model that learnt the hyperplane's first concept exactly."""
-    plane = synth.Hyperplane(seed=seed, n_features=10, n_drift_features=3, mag_change=0.0,
-                             sigma=0.0, noise_percentage=0.05)
-    samples = iter(plane)
-    x, y = next(samples)
-    weights = list(plane._weights)  # the concept the frozen model learnt
-    out = []
-    for index in itertools.count():
-        predicted = int(sum(w * x[i] for i, w in enumerate(weights)) >= sum(weights) / 2)
-        out.append(float(predicted != y))
-        if len(out) == before + width + after:
-            return out
-        plane.mag_change = change / width if before <= index < before + width else 0.0
-        x, y = next(samples)
-    raise AssertionError("unreachable")
+    return [float(predicted != label)
+            for predicted, label in frozen_hyperplane(seed, change, before, width, after)]
 
 
 def alarms(errs: list[float], reference: float) -> dict[str, list[int]]:

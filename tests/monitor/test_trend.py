@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 from datetime import datetime, timedelta
 
 import pytest
-from river.datasets import synth
 
+from driftloop.lab.frozen import frozen_hyperplane
 from monitor.performance import Outcome
 from monitor.policy import ChampionChanged, LabelsArrived, PolicyConfig, RetrainPolicy, WindowScore
 from monitor.trend import TrendConfig, TrendDetector, mann_kendall_z, theil_sen
@@ -162,20 +161,8 @@ def test_the_policy_never_names_gradual_drift_on_100k_stationary_labels(rate: fl
 def hyperplane(seed: int, change: float, before: int, width: int) -> list[Outcome]:
     """A model frozen on River's hyperplane while its drifting weights move by ``change``
     each over ``width`` events (as the lab's ``incremental`` scenario, more slowly)."""
-    plane = synth.Hyperplane(seed=seed, n_features=10, n_drift_features=3, mag_change=0.0,
-                             sigma=0.0, noise_percentage=0.05)
-    samples = iter(plane)
-    x, y = next(samples)
-    weights = list(plane._weights)  # the concept the frozen model learnt
-    outcomes = []
-    for index in itertools.count():
-        predicted = int(sum(w * x[i] for i, w in enumerate(weights)) >= sum(weights) / 2)
-        outcomes.append(Outcome("classification", predicted, int(y)))
-        if len(outcomes) == before + width:
-            return outcomes
-        plane.mag_change = change / width if before <= index < before + width else 0.0
-        x, y = next(samples)
-    raise AssertionError("unreachable")
+    return [Outcome("classification", predicted, label)
+            for predicted, label in frozen_hyperplane(seed, change, before, width)]
 
 
 def test_a_slowly_rotating_hyperplane_asks_through_the_windows_and_the_policy() -> None:
