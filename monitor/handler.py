@@ -114,9 +114,11 @@ class _ModelState:
         self.follows: int | None = None
 
     def state(self) -> dict[str, Any]:
+        """What changes batch by batch; the champion is written apart, when it changes
+        (``champion.<model>``): its calibration curves would otherwise be serialized and
+        stored again with every batch."""
         return {
             "detectors": self.detectors.state(), "scale": self.scale.state(),
-            "champion": self.champion.as_dict() if self.champion else None,
             "window_alarms": dict(self.window_alarms), "follows": self.follows,
         }
 
@@ -179,16 +181,20 @@ class Monitor:
         self.models: dict[str, _ModelState] = {}
         for key, value in state.items():
             if key.startswith("model."):
-                self.models[key.removeprefix("model.")] = self._restore_model(
-                    key.removeprefix("model."), value)
+                model = key.removeprefix("model.")
+                # State written before the champion had a key of its own kept it here.
+                champion = state.get(f"champion.{model}") or value.get("champion")
+                self.models[model] = self._restore_model(model, value, champion)
         self.reports.reload(self.store.pending_windows())
         self._touched: set[str] = set()
+        self._new_champions: set[str] = set()
         self._outbox_dirty = True
 
-    def _restore_model(self, model: str, value: dict[str, Any]) -> _ModelState:
+    def _restore_model(self, model: str, value: dict[str, Any],
+                       champion: dict[str, Any] | None) -> _ModelState:
         restored = _ModelState(self._detector_config)
-        if value.get("champion"):
-            restored.champion = ChampionProfile.from_dict(value["champion"])
+        if champion:
+            restored.champion = ChampionProfile.from_dict(champion)
         # State written before the detectors followed the serving version followed the champion.
         champion_version = restored.champion.version if restored.champion else None
         restored.follows = value.get("follows", champion_version)
@@ -215,6 +221,9 @@ class Monitor:
         }
         for model in self._touched:
             state[f"model.{model}"] = self.models[model].state()
+        for model in self._new_champions:
+            champion = self.models[model].champion
+            state[f"champion.{model}"] = champion.as_dict() if champion else None
         return state
 
     def _model(self, model: str) -> _ModelState:
@@ -284,6 +293,7 @@ class Monitor:
     def _champion(self, champion: ChampionProfile, changes: Changes) -> None:
         state = self._model(champion.model)
         state.champion = champion
+        self._new_champions.add(champion.model)
         rows = 0 if champion.training is not None else self.config.reference_size
         self.served.set_reference_rows(champion.model, rows)
         self.labelled.set_reference_rows(champion.model, rows)
@@ -470,7 +480,7 @@ class Monitor:
         changes.state = self._state_changes()
         self.store.commit(changes)
         self.reports.confirm()
-        self._touched = set()
+        self._touched, self._new_champions = set(), set()
         if changes.requests or changes.reports or changes.windows:
             self._outbox_dirty = True
         self.reports.pump()

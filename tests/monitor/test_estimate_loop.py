@@ -116,3 +116,33 @@ def test_a_champion_without_calibration_gives_no_estimate(
         assert len(stored) == 2
         assert [r.estimate for r in stored] == [None, None]
         assert run.monitor.store.requests(MODEL) == []
+
+
+def test_the_champion_is_stored_once_under_its_own_key_and_comes_back_on_restart(
+    broker: BrokerInfo, deployment_factory: Callable[..., Deployment], database: Database,
+    tmp_path: Path,
+) -> None:
+    dep = deployment_factory(broker, partitions=1, monitor=SETTINGS)
+    with running(dep, database) as run:
+        _promote(dep, run, _artifact(tmp_path / "v1", CALIBRATION))
+        stored = run.monitor.store.load_state()
+        assert stored[f"champion.{MODEL}"]["calibration"]["classes"] == ["leave", "stay"]
+        assert "champion" not in stored[f"model.{MODEL}"], (
+            "the calibration curves are not written again with every batch's model state")
+        written = _updated_at(database, f"champion.{MODEL}")
+        _serve(dep, run, 0, 0.9, WINDOW)
+        assert _updated_at(database, f"champion.{MODEL}") == written, "unchanged champion"
+        assert _updated_at(database, f"model.{MODEL}") > written
+    with running(dep, database) as again:
+        champion = again.monitor.models[MODEL].champion
+        assert champion is not None
+        assert champion.calibration == CALIBRATION
+
+
+def _updated_at(database: Database, key: str) -> object:
+    from sqlalchemy import select
+
+    from monitor.tables import StateRow
+
+    with database.session() as session:
+        return session.execute(select(StateRow.updated_at).where(StateRow.key == key)).scalar_one()
